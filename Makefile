@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# dm-dirtylog top-level Makefile.
+#
+#   make            module for every supported kernel with headers installed,
+#                   dirtylogctl and the tests
+#   make check      dependencies, build, native tests, VM tests on each kernel
+#   make demo       dependencies, build, a short walk-through in a VM
+#
+# Variables: KVERS="6.12.117+deb12-cloud-amd64 ..." picks kernels (default:
+# every installed */cloud-amd64 kernel with headers); KDIR=/path/to/build
+# builds the module against one kernel tree only (no VM tests);
+# TESTS="test_target_01.sh ..." runs only the named VM tests.
+
+SHELL    := /bin/bash
+BUILD    ?= build
+KVERS    ?= $(shell scripts/kvers)
+CC       ?= gcc
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude/uapi -Iuserspace
+LDLIBS_DM  := $(shell pkg-config --libs devmapper 2>/dev/null || echo -ldevmapper)
+KSELFTEST  := $(BUILD)/kselftest
+KSELFTEST_CFLAGS := -isystem $(KSELFTEST)
+LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
+
+KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
+LIB_SRC := userspace/dl-util.c userspace/dl-dm.c
+LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
+
+NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
+VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/*.c))
+
+.PHONY: all modules userspace tests deps check check-native check-vm demo \
+	checkpatch sparse clean
+
+all: modules userspace tests $(BUILD)/uapi-alone.o
+
+# The UAPI header must compile on its own in userspace.
+$(BUILD)/uapi-alone.o: include/uapi/linux/dm-dirtylog.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -Wall -Wextra -Werror -x c -c -o $@ $<
+
+deps:
+	scripts/deps
+
+# One build directory per kernel: kbuild writes objects next to the
+# sources, so each kernel gets its own copy (timestamps kept, so rebuilds
+# stay incremental).
+ifneq ($(KDIR),)
+modules:
+	mkdir -p $(BUILD)/kmod/custom
+	cp -a Kbuild kernel include $(BUILD)/kmod/custom/
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(BUILD)/kmod/custom W=1 modules
+else
+modules:
+	@test -n "$(KVERS)" || { echo "no supported kernel headers found; run 'make deps'" >&2; exit 1; }
+	@set -e; for k in $(KVERS); do \
+		echo "  MODULE  $$k"; \
+		mkdir -p $(BUILD)/kmod/$$k; \
+		cp -a Kbuild kernel include $(BUILD)/kmod/$$k/; \
+		$(MAKE) -s -C /lib/modules/$$k/build M=$(CURDIR)/$(BUILD)/kmod/$$k W=1 \
+			modules 2>&1 | tee $(BUILD)/kmod/$$k/build.log; \
+		test $${PIPESTATUS[0]:-0} = 0; \
+		if grep -q 'warning:' $(BUILD)/kmod/$$k/build.log; then \
+			echo "module build for $$k has warnings" >&2; exit 1; fi; \
+		test -f $(BUILD)/kmod/$$k/dm-dirtylog.ko; \
+	done
+endif
+
+userspace: $(BUILD)/bin/dirtylogctl
+
+$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS_DM)
+
+tests: $(NATIVE_TESTS) $(VM_CTESTS)
+
+$(KSELFTEST)/kselftest_harness.h:
+	@mkdir -p $(KSELFTEST)/tmp
+	@test -f $(LINUX_SOURCE) || { echo "$(LINUX_SOURCE) missing; run 'make deps'" >&2; exit 1; }
+	tar -xJf $(LINUX_SOURCE) -C $(KSELFTEST)/tmp --wildcards \
+		'*/tools/testing/selftests/kselftest.h' \
+		'*/tools/testing/selftests/kselftest_harness.h' \
+		'*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+		'*/scripts/const_structs.checkpatch'
+	cp $(KSELFTEST)/tmp/*/tools/testing/selftests/kselftest.h $(KSELFTEST)/
+	mkdir -p $(KSELFTEST)/scripts
+	cp $(KSELFTEST)/tmp/*/scripts/checkpatch.pl $(KSELFTEST)/tmp/*/scripts/spelling.txt \
+		$(KSELFTEST)/tmp/*/scripts/const_structs.checkpatch $(KSELFTEST)/scripts/
+	cp $(KSELFTEST)/tmp/*/tools/testing/selftests/kselftest_harness.h $@
+	rm -rf $(KSELFTEST)/tmp
+
+$(BUILD)/tests/native/%: tests/native/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kselftest_harness.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS_DM)
+
+$(BUILD)/tests/vm/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kselftest_harness.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS_DM)
+
+check: deps
+	$(MAKE) all
+	@scripts/check $(BUILD) "$(KVERS)"
+
+check-native: all
+	@scripts/check --native-only $(BUILD) "$(KVERS)"
+
+check-vm: all
+	@scripts/check --vm-only $(BUILD) "$(KVERS)"
+
+demo: deps
+	$(MAKE) all
+	scripts/vm-run --demo --kver $(lastword $(KVERS)) --build $(BUILD)
+
+checkpatch: $(KSELFTEST)/kselftest_harness.h
+	perl $(KSELFTEST)/scripts/checkpatch.pl --strict --no-tree -f \
+		kernel/*.c kernel/*.h include/uapi/linux/*.h
+
+sparse:
+	@for k in $(KVERS); do \
+		$(MAKE) -s -C /lib/modules/$$k/build M=$(CURDIR)/$(BUILD)/kmod/$$k C=2 modules; \
+	done
+
+clean:
+	rm -rf $(BUILD)

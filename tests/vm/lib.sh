@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Shared helpers for the VM shell tests (sourced).  Disks of the rig:
+#   /dev/vda  data, 512 MiB      /dev/vdb  metadata, 64 MiB
+#   /dev/vdc  spare, 512 MiB
+DL_DATA=/dev/vda
+DL_META=/dev/vdb
+DL_SPARE=/dev/vdc
+
+_ktap_n=0
+_ktap_failed=0
+
+ktap_plan() {
+	echo "KTAP version 1"
+	echo "1..$1"
+}
+
+ktap_result() {		# ktap_result STATUS(0=ok) DESCRIPTION
+	_ktap_n=$((_ktap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $_ktap_n $2"
+	else
+		echo "not ok $_ktap_n $2"
+		_ktap_failed=$((_ktap_failed + 1))
+	fi
+}
+
+# ktap_check DESCRIPTION COMMAND...: one result from a command's status;
+# the command's output is shown as diagnostics.
+ktap_check() {
+	_desc=$1
+	shift
+	_out=$("$@" 2>&1)
+	_rc=$?
+	[ -n "$_out" ] && echo "$_out" | sed 's/^/# /'
+	ktap_result $_rc "$_desc"
+}
+
+ktap_diag() {
+	echo "# $*"
+}
+
+ktap_finish() {
+	[ "$_ktap_failed" -eq 0 ]
+	exit $?
+}
+
+# Device number "major:minor" of a block device node.
+dl_devno() {
+	cat "/sys/class/block/${1##*/}/dev"
+}
+
+# Size of a block device in 512-byte sectors.
+dl_sectors() {
+	blockdev --getsz "$1"
+}
+
+# Remove every device-mapper device and the module, ignoring errors.
+dl_cleanup() {
+	dmsetup remove_all >/dev/null 2>&1
+	modprobe -r dm-dirtylog >/dev/null 2>&1
+	return 0
+}
+
+# sha256 of LEN bytes of a device at byte offset OFF (both multiples of 4096).
+dl_sha() {		# dl_sha DEV OFF LEN
+	dd if="$1" bs=4096 skip=$(($2 / 4096)) count=$(($3 / 4096)) iflag=direct 2>/dev/null |
+		sha256sum | cut -d' ' -f1
+}

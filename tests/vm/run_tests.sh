@@ -1,0 +1,59 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# Guest-side test runner: runs each VM test (shell tests test_*.sh, C tests
+# test_*) with the timeout from ./settings and prints nested KTAP: each
+# test's own KTAP indented by two spaces, then one result line for it.  A
+# test fails if it exits non-zero, times out, reports "not ok", or prints
+# fewer results than its plan announced.
+cd "$(dirname "$0")" || exit 1
+timeout=300
+[ -f settings ] && . ./settings
+
+if [ $# -gt 0 ]; then
+	list="$*"
+else
+	list=$(ls | grep '^test_' | sort)
+fi
+
+n=0
+for t in $list; do n=$((n + 1)); done
+echo "KTAP version 1"
+echo "1..$n"
+
+i=0
+for t in $list; do
+	i=$((i + 1))
+	out=/tmp/ktap.$i
+	if [ ! -e "$t" ]; then
+		echo "not ok $i $t # no such test"
+		continue
+	fi
+	case $t in
+	*.sh) set -- sh "./$t" ;;
+	*) set -- "./$t" ;;
+	esac
+	dmesg -c >/dev/null
+	( timeout "$timeout" "$@" 2>&1; echo "rc=$?" >/tmp/rc.$i ) | tee "$out" | sed 's/^/  /'
+	rc=$(sed -n 's/^rc=//p' /tmp/rc.$i)
+	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$out" | head -n 1)
+	results=$(grep -c -E '^(not )?ok [0-9]+' "$out")
+	why=
+	if [ "$rc" = 124 ] || [ "$rc" = 143 ]; then
+		why="timed out after ${timeout}s"
+	elif [ "$rc" != 0 ]; then
+		why="exit status $rc"
+	elif grep -q -E '^not ok [0-9]+' "$out"; then
+		why="a subtest failed"
+	elif [ -z "$plan" ] || [ "$results" -ne "$plan" ]; then
+		why="plan ${plan:-missing}, $results results"
+	fi
+	if dmesg | grep -q -E 'WARNING:|BUG:|Oops|Call Trace|general protection'; then
+		why="${why:+$why, }kernel warning in dmesg"
+		dmesg | sed 's/^/  # dmesg: /'
+	fi
+	if [ -n "$why" ]; then
+		echo "not ok $i $t # $why"
+	else
+		echo "ok $i $t"
+	fi
+done

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Device-mapper access through libdevmapper.  Nodes under /dev/mapper are
+ * synchronised with udev when udev runs (udev cookies); without udev,
+ * libdevmapper creates them itself.
+ */
+#include "dl-dm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libdevmapper.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Silence libdevmapper's own logging: every failure is reported by us. */
+static void dl_dm_quiet_log(int level, const char *file, int line,
+			    int dm_errno_or_class, const char *f, ...)
+{
+	(void)level;
+	(void)file;
+	(void)line;
+	(void)dm_errno_or_class;
+	(void)f;
+}
+
+static void dl_dm_init(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	dm_log_with_errno_init(dl_dm_quiet_log);
+	done = true;
+}
+
+/* Run @dmt, waiting for udev when it runs.  Returns true on success. */
+static bool dl_dm_run(struct dm_task *dmt, bool udev_cookie)
+{
+	uint32_t cookie = 0;
+	bool ok;
+
+	if (udev_cookie && !dm_task_set_cookie(dmt, &cookie, 0))
+		return false;
+	ok = dm_task_run(dmt);
+	if (udev_cookie)
+		dm_udev_wait(cookie);
+	return ok;
+}
+
+int dl_blockdev_size(const char *path, uint64_t *bytes, char *err,
+		     size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return fail(err, errlen, "cannot open %s: %s", path,
+			    strerror(errno));
+	if (ioctl(fd, BLKGETSIZE64, bytes) < 0)
+		r = fail(err, errlen, "cannot get size of %s: %s", path,
+			 strerror(errno));
+	close(fd);
+	return r;
+}
+
+int dl_dm_create(const char *name, const char *metadata, const char *data,
+		 uint32_t block_sectors, char *err, size_t errlen)
+{
+	struct dm_task *dmt;
+	uint64_t bytes;
+	char params[1024];
+	int r = -1;
+
+	dl_dm_init();
+	if (dl_blockdev_size(data, &bytes, err, errlen))
+		return -1;
+	if (bytes < 512)
+		return fail(err, errlen, "data device %s is empty", data);
+	if (snprintf(params, sizeof(params), "%s %s %" PRIu32, metadata, data,
+		     block_sectors) >= (int)sizeof(params))
+		return fail(err, errlen, "device paths too long");
+
+	dmt = dm_task_create(DM_DEVICE_CREATE);
+	if (!dmt)
+		return fail(err, errlen, "out of memory");
+	if (!dm_task_set_name(dmt, name) ||
+	    !dm_task_add_target(dmt, 0, bytes >> 9, DL_TARGET_NAME, params)) {
+		fail(err, errlen, "invalid device name or table");
+		goto out;
+	}
+	if (!dl_dm_run(dmt, true)) {
+		fail(err, errlen,
+		     "device-mapper refused the table (see the kernel log for the target's reason): %s",
+		     strerror(dm_task_get_errno(dmt) ? dm_task_get_errno(dmt) : EINVAL));
+		goto out;
+	}
+	r = 0;
+out:
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int dl_dm_remove(const char *name, char *err, size_t errlen)
+{
+	struct dl_dm_info info;
+	struct dm_task *dmt;
+	int r;
+
+	r = dl_dm_info(name, &info, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return fail(err, errlen, "%s is not a dirtylog device", name);
+
+	dmt = dm_task_create(DM_DEVICE_REMOVE);
+	if (!dmt)
+		return fail(err, errlen, "out of memory");
+	r = 0;
+	if (!dm_task_set_name(dmt, name) || !dl_dm_run(dmt, true))
+		r = fail(err, errlen, "cannot remove %s: %s", name,
+			 strerror(dm_task_get_errno(dmt) ? dm_task_get_errno(dmt) : EBUSY));
+	dm_task_destroy(dmt);
+	return r;
+}
+
+/* Read the single target's type and parameters of @name for @type. */
+static int dl_dm_query(const char *name, int type, struct dl_dm_info *info,
+		       char *buf, size_t buflen, char *err, size_t errlen)
+{
+	uint64_t start, length;
+	char *target_type = NULL, *params = NULL;
+	struct dm_info dinfo;
+	struct dm_task *dmt;
+	int r = -1;
+
+	dmt = dm_task_create(type);
+	if (!dmt)
+		return fail(err, errlen, "out of memory");
+	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
+	    !dm_task_get_info(dmt, &dinfo)) {
+		fail(err, errlen, "cannot query %s", name);
+		goto out;
+	}
+	if (!dinfo.exists) {
+		fail(err, errlen, "no such device: %s", name);
+		goto out;
+	}
+	info->major = dinfo.major;
+	info->minor = dinfo.minor;
+	dm_get_next_target(dmt, NULL, &start, &length, &target_type, &params);
+	if (!target_type || strcmp(target_type, DL_TARGET_NAME)) {
+		r = 1;
+		goto out;
+	}
+	info->length = length;
+	snprintf(buf, buflen, "%s", params ? params : "");
+	r = 0;
+out:
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int dl_dm_info(const char *name, struct dl_dm_info *info, char *err,
+	       size_t errlen)
+{
+	int r;
+
+	dl_dm_init();
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", name);
+	r = dl_dm_query(name, DM_DEVICE_TABLE, info, info->table,
+			sizeof(info->table), err, errlen);
+	if (r)
+		return r;
+	return dl_dm_query(name, DM_DEVICE_STATUS, info, info->status,
+			   sizeof(info->status), err, errlen);
+}
+
+int dl_dm_list(void (*fn)(const struct dl_dm_info *info, void *arg), void *arg,
+	       char *err, size_t errlen)
+{
+	struct dm_names *names;
+	struct dm_task *dmt;
+	struct dl_dm_info info;
+	unsigned int next = 0;
+	int count = 0;
+
+	dl_dm_init();
+	dmt = dm_task_create(DM_DEVICE_LIST);
+	if (!dmt)
+		return fail(err, errlen, "out of memory");
+	if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
+		dm_task_destroy(dmt);
+		return fail(err, errlen,
+			    "cannot list device-mapper devices (is dm-mod loaded?)");
+	}
+	if (names->dev) {
+		do {
+			names = (struct dm_names *)((char *)names + next);
+			if (dl_dm_info(names->name, &info, err, errlen) == 0) {
+				fn(&info, arg);
+				count++;
+			}
+			next = names->next;
+		} while (next);
+	}
+	dm_task_destroy(dmt);
+	return count;
+}
