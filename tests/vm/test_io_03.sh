@@ -6,7 +6,7 @@
 trap dl_cleanup EXIT
 
 dl_cleanup
-ktap_plan 5
+ktap_plan 8
 modprobe dm-dirtylog || exit 1
 len=$(dl_sectors $DL_DATA)
 dmsetup create dlio --table "0 $len dirtylog $DL_META $DL_DATA 8" || exit 1
@@ -36,4 +36,18 @@ got=$(dl_sha $DL_DATA $tail 8192)
 ktap_result $? "buffered write of the last two blocks is on the data device after sync"
 
 ktap_check "remove" dmsetup remove dlio
+
+# The same over memory-backed null_blk devices (the rig's fast disks).
+modprobe null_blk nr_devices=2 memory_backed=1 gb=1 bs=4096
+ktap_result $? "memory-backed null_blk devices load"
+len=$(dl_sectors /dev/nullb0)
+dmsetup create dlnull --table "0 $len dirtylog /dev/nullb1 /dev/nullb0 2048" &&
+	dmsetup mknodes >/dev/null 2>&1 &&
+	dd if=/tmp/pattern of=/dev/mapper/dlnull bs=1M seek=100 oflag=direct 2>/dev/null
+ktap_result $? "8 MiB write through a target over null_blk"
+got=$(dl_sha /dev/nullb0 $((100 << 20)) $((8 << 20)))
+[ "$got" = "$want" ]
+ktap_result $? "null_blk data device holds the written bytes"
+dmsetup remove dlnull
+modprobe -r null_blk
 ktap_finish

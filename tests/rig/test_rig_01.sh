@@ -1,0 +1,49 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# The rig itself: its KTAP counting, its kernel-log scan and its VM timeout
+# must turn every kind of failure into a failure.  Runs on the host.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$top/build}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+result() {
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n $2"; else echo "not ok $n $2"; failed=$((failed + 1)); fi
+}
+count() { printf '%b' "$1" > "$tmp/k"; "$top/scripts/ktap-count" "$tmp/k"; }
+
+echo "KTAP version 1"
+echo "1..9"
+[ "$(count 'KTAP version 1\n1..2\n  1..2\n  ok 1 a\n  ok 2 b\nok 1 t1\n  1..1\n  ok 1 c\nok 2 t2\n')" = "3 0" ]
+result $? "all-pass stream counts leaves"
+[ "$(count 'KTAP version 1\n1..1\n  1..2\n  ok 1 a\n  not ok 2 b\nnot ok 1 t1\n')" = "1 1" ]
+result $? "a failing leaf counts once"
+[ "$(count 'KTAP version 1\n1..1\n  1..2\n  ok 1 a\nnot ok 1 t1 # timed out\n')" = "1 1" ]
+result $? "a test that failed without a failing leaf counts as a failure"
+[ "$(count 'KTAP version 1\n1..3\n  1..1\n  ok 1 a\nok 1 t1\n')" = "1 2" ]
+result $? "tests announced but never reported (guest died) count as failures"
+[ "$(count '')" = "0 1" ]
+result $? "an empty stream is a failure"
+[ "$(count 'KTAP version 1\n1..1\n  1..2\n  ok 1 a\n  ok 2 b # SKIP no disk\nok 1 t\n')" = "1 0" ]
+result $? "skips are neither passes nor failures"
+
+printf '[    1.0] ok\n[    2.0] WARNING: CPU: 0 PID: 1 at foo.c:1\n' > "$tmp/log"
+[ -n "$("$top/scripts/scan-kernel-log" "$tmp/log")" ]
+result $? "kernel log scan finds a WARN"
+printf '[    1.0] device-mapper: ioctl: initialised\n[    2.0] reboot: Power down\n' > "$tmp/log"
+[ -z "$("$top/scripts/scan-kernel-log" "$tmp/log")" ]
+result $? "kernel log scan is quiet on a clean boot"
+
+# A guest that cannot finish in time is killed and reported as a failure.
+kver=$(set -- $("$top/scripts/kvers"); echo "${1:-}")
+if [ -n "$kver" ]; then
+	out=$("$top/scripts/vm-run" --kver "$kver" --build "$build" --timeout 2 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] && echo "$out" | grep -q 'timed out' && echo "$out" | tail -n 1 | grep -q '[1-9][0-9]* failed$'
+	result $? "a VM over its time limit is killed and fails (rc $rc)"
+else
+	result 1 "a VM over its time limit is killed and fails: no kernel installed"
+fi
+[ $failed -eq 0 ]
