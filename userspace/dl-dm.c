@@ -221,3 +221,43 @@ int dl_dm_list(void (*fn)(const struct dl_dm_info *info, void *arg), void *arg,
 	dm_task_destroy(dmt);
 	return count;
 }
+
+int dl_dm_message(const char *name, const char *msg, char **response,
+		  char *err, size_t errlen)
+{
+	struct dm_task *dmt;
+	const char *out;
+	int r = 0;
+
+	dl_dm_init();
+	if (response)
+		*response = NULL;
+	dmt = dm_task_create(DM_DEVICE_TARGET_MSG);
+	if (!dmt) {
+		fail(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (!dm_task_set_name(dmt, name) || !dm_task_set_sector(dmt, 0) ||
+	    !dm_task_set_message(dmt, msg)) {
+		fail(err, errlen, "invalid device name or message");
+		r = -EINVAL;
+		goto out;
+	}
+	if (!dm_task_run(dmt)) {
+		r = dm_task_get_errno(dmt) ? -dm_task_get_errno(dmt) : -EIO;
+		fail(err, errlen, "message '%s' to %s failed: %s", msg, name,
+		     strerror(-r));
+		goto out;
+	}
+	if (response) {
+		out = dm_task_get_message_response(dmt);
+		*response = strdup(out ? out : "");
+		if (!*response) {
+			fail(err, errlen, "out of memory");
+			r = -ENOMEM;
+		}
+	}
+out:
+	dm_task_destroy(dmt);
+	return r;
+}

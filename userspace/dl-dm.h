@@ -44,6 +44,16 @@ int dl_dm_info(const char *name, struct dl_dm_info *info, char *err,
 int dl_dm_list(void (*fn)(const struct dl_dm_info *info, void *arg), void *arg,
 	       char *err, size_t errlen);
 
+/*
+ * dl_dm_message() - send a target message (as "dmsetup message NAME 0 MSG")
+ * to sector 0 of @name.  On success returns 0 and, when @response is not
+ * NULL, stores a malloc'ed copy of the target's text answer (possibly
+ * empty) that the caller frees.  On failure returns -errno from the kernel
+ * (or -EINVAL/-ENOMEM) with a reason in @err.
+ */
+int dl_dm_message(const char *name, const char *msg, char **response,
+		  char *err, size_t errlen);
+
 /* dl_blockdev_size() - size of a block device in bytes, or -1 with @err. */
 int dl_blockdev_size(const char *path, uint64_t *bytes, char *err,
 		     size_t errlen);
