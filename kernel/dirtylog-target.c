@@ -1,43 +1,497 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * dm-dirtylog: a device-mapper target that records which blocks of a data
- * device were written, one bitmap per checkpoint interval.
+ * device were written, one bitmap per checkpoint interval, persisted on a
+ * metadata device.
  *
- * This file holds the device-mapper operations: constructor, destructor,
- * map, status, message and the limits/iteration hooks.
+ * This file holds the device-mapper operations (constructor, destructor,
+ * map, end_io, suspend/resume hooks, status, message) and the worker that
+ * makes dirty marks durable before the writes they cover are issued.
  *
- * Locking: the target has no mutable shared state yet; every field of
- * struct dirtylog_c is written once in the constructor and read-only after.
+ * Durability: map() passes a write straight down only when every block it
+ * touches is set in the in-memory bitmap, whose bits are set only after
+ * they are durable (dirtylog-bitmap.h).  Any other write is deferred to
+ * the worker, which marks, commits (one commit for every write deferred
+ * meanwhile) and only then issues it.
+ *
+ * Locking, in order:
+ *   dirtylog_stores_lock (mutex): the list of stores and their refcounts.
+ *   store->md_sem (rwsem): read by every user of store->md except map(),
+ *	write to replace md when a reload recovers failed metadata.
+ *   md->lock (inside dirtylog-metadata.c).
+ *   inflight->lock (per-CPU spinlock, irq-safe): the writes in flight.
+ *   store->deferred_lock (spinlock, irq-safe): deferred bios and requests.
+ * map() takes only its CPU's inflight lock (uncontended but for end_io on
+ * another CPU) and rcu_read_lock().
  */
 
 #include <linux/device-mapper.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/log2.h>
+#include <linux/percpu.h>
+#include <linux/rwsem.h>
+#include <linux/workqueue.h>
 
 #include <linux/dm-dirtylog.h>
 
 #include "compat.h"
+#include "dirtylog-metadata.h"
 
 #define DM_MSG_PREFIX "dirtylog"
+
+/* Writes touching more blocks than this always go through the worker. */
+#define DIRTYLOG_FASTPATH_MAX_BLOCKS	4096
+/* The worker commits after this many pending bitmap pages. */
+#define DIRTYLOG_COMMIT_BATCH_PAGES	64
+
+enum dirtylog_state {
+	DIRTYLOG_STATE_RW,
+	DIRTYLOG_STATE_INVALID,	/* tracking has gaps: full backup needed */
+	DIRTYLOG_STATE_FAIL,	/* metadata unusable: writes are refused */
+};
+
+static const char *const dirtylog_state_names[] = {
+	[DIRTYLOG_STATE_RW] = "rw",
+	[DIRTYLOG_STATE_INVALID] = "invalid",
+	[DIRTYLOG_STATE_FAIL] = "fail",
+};
+
+struct dirtylog_inflight {
+	spinlock_t lock;	/* protects list and count */
+	struct list_head list;	/* struct dirtylog_pb of writes in flight */
+	unsigned int count;
+};
+
+struct dirtylog_pb {
+	struct list_head list;
+	u64 block;
+	u64 count;
+	int cpu;
+	bool tracked;
+};
+
+enum dirtylog_req_op {
+	DIRTYLOG_REQ_CHECKPOINT,
+	DIRTYLOG_REQ_DELETE,
+	DIRTYLOG_REQ_RESET,
+	DIRTYLOG_REQ_MARK,
+};
+
+struct dirtylog_req {
+	struct list_head list;
+	enum dirtylog_req_op op;
+	const char *name;
+	u64 a, b;
+	u64 id;
+	int result;
+	struct completion done;
+};
+
+struct dirtylog_c;
+
+/*
+ * struct dirtylog_store - state shared by every table of one dm device that
+ * uses a given metadata device (the old and new table during a reload).
+ */
+struct dirtylog_store {
+	struct list_head list;		/* in dirtylog_stores */
+	unsigned int refs;		/* under dirtylog_stores_lock */
+	dev_t meta_dev;
+	struct mapped_device *owner;
+	struct dm_table *last_table;	/* table of the latest constructor */
+	u32 block_sectors;
+
+	struct rw_semaphore md_sem;	/* see Locking */
+	struct dirtylog_md __rcu *md;
+
+	struct workqueue_struct *wq;
+	struct work_struct work;
+	spinlock_t deferred_lock;	/* protects deferred and requests */
+	struct bio_list deferred;
+	struct list_head requests;
+
+	struct dirtylog_inflight __percpu *inflight;
+	atomic_t state;			/* enum dirtylog_state */
+	bool passthrough;		/* of the live table */
+
+	struct mutex live_lock;		/* protects live */
+	struct dirtylog_c *live;	/* target of the live table, for events */
+};
 
 /**
  * struct dirtylog_c - per-target context
  * @ti: the dm target this context belongs to
+ * @store: shared tracking state
  * @metadata_dev: device holding the persistent dirty bitmaps
  * @data_dev: device all I/O is remapped to
  * @block_sectors: tracking granularity in 512-byte sectors (power of two)
  * @block_shift: log2(@block_sectors)
- * @nr_blocks: blocks covering the target, the last one possibly partial
+ * @passthrough: feature passthrough_on_metadata_error
  */
 struct dirtylog_c {
 	struct dm_target *ti;
+	struct dirtylog_store *store;
 	struct dm_dev *metadata_dev;
 	struct dm_dev *data_dev;
 	u32 block_sectors;
 	u32 block_shift;
-	u64 nr_blocks;
+	bool passthrough;
 };
+
+static LIST_HEAD(dirtylog_stores);
+static DEFINE_MUTEX(dirtylog_stores_lock);
+
+/* ---------------------------------------------------------------------- */
+/* Store */
+
+static struct dirtylog_md *store_md(struct dirtylog_store *st)
+{
+	return rcu_dereference_protected(st->md, lockdep_is_held(&st->md_sem) ||
+					 lockdep_is_held(&dirtylog_stores_lock));
+}
+
+static void store_event(struct dirtylog_store *st)
+{
+	mutex_lock(&st->live_lock);
+	if (st->live)
+		dm_table_event(st->live->ti->table);
+	mutex_unlock(&st->live_lock);
+}
+
+static void store_set_state(struct dirtylog_store *st, enum dirtylog_state s)
+{
+	if (atomic_xchg(&st->state, s) != s) {
+		DMERR("metadata %u:%u: state is now %s", MAJOR(st->meta_dev),
+		      MINOR(st->meta_dev), dirtylog_state_names[s]);
+		store_event(st);
+	}
+}
+
+static void dirtylog_worker(struct work_struct *work);
+
+static struct dirtylog_store *store_find(dev_t meta_dev)
+{
+	struct dirtylog_store *st;
+
+	lockdep_assert_held(&dirtylog_stores_lock);
+	list_for_each_entry(st, &dirtylog_stores, list)
+		if (st->meta_dev == meta_dev)
+			return st;
+	return NULL;
+}
+
+static void store_destroy(struct dirtylog_store *st)
+{
+	if (st->wq)
+		destroy_workqueue(st->wq);
+	free_percpu(st->inflight);
+	dirtylog_md_close(rcu_dereference_protected(st->md, 1));
+	kfree(st);
+}
+
+static struct dirtylog_store *store_create(struct dm_target *ti,
+					   struct dirtylog_c *dc)
+{
+	struct block_device *bdev = dc->metadata_dev->bdev;
+	struct dirtylog_md_stats stats;
+	struct dirtylog_store *st;
+	struct dirtylog_md *md;
+	int cpu;
+
+	st = kzalloc(sizeof(*st), GFP_KERNEL);
+	if (!st) {
+		ti->error = "Cannot allocate dirtylog context";
+		return ERR_PTR(-ENOMEM);
+	}
+	st->refs = 1;
+	st->meta_dev = bdev->bd_dev;
+	st->owner = dm_table_get_md(ti->table);
+	st->block_sectors = dc->block_sectors;
+	init_rwsem(&st->md_sem);
+	spin_lock_init(&st->deferred_lock);
+	bio_list_init(&st->deferred);
+	INIT_LIST_HEAD(&st->requests);
+	INIT_WORK(&st->work, dirtylog_worker);
+	mutex_init(&st->live_lock);
+	atomic_set(&st->state, DIRTYLOG_STATE_RW);
+
+	st->inflight = alloc_percpu(struct dirtylog_inflight);
+	if (!st->inflight) {
+		ti->error = "Cannot allocate in-flight tracking";
+		store_destroy(st);
+		return ERR_PTR(-ENOMEM);
+	}
+	for_each_possible_cpu(cpu) {
+		struct dirtylog_inflight *inf = per_cpu_ptr(st->inflight, cpu);
+
+		spin_lock_init(&inf->lock);
+		INIT_LIST_HEAD(&inf->list);
+	}
+	st->wq = alloc_ordered_workqueue("dirtylog-%u:%u", WQ_MEM_RECLAIM,
+					 MAJOR(st->meta_dev), MINOR(st->meta_dev));
+	if (!st->wq) {
+		ti->error = "Cannot allocate workqueue";
+		store_destroy(st);
+		return ERR_PTR(-ENOMEM);
+	}
+
+	md = dirtylog_md_open(bdev, dc->block_sectors, ti->len, &ti->error);
+	if (IS_ERR(md)) {
+		store_destroy(st);
+		return ERR_CAST(md);
+	}
+	RCU_INIT_POINTER(st->md, md);
+	dirtylog_md_stats(md, &stats);
+	if (stats.invalid)
+		atomic_set(&st->state, DIRTYLOG_STATE_INVALID);
+	return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* In-flight writes */
+
+static void inflight_add(struct dirtylog_store *st, struct dirtylog_pb *pb)
+{
+	struct dirtylog_inflight *inf;
+	unsigned long flags;
+
+	pb->cpu = get_cpu();
+	inf = per_cpu_ptr(st->inflight, pb->cpu);
+	spin_lock_irqsave(&inf->lock, flags);
+	list_add_tail(&pb->list, &inf->list);
+	inf->count++;
+	spin_unlock_irqrestore(&inf->lock, flags);
+	put_cpu();
+	pb->tracked = true;
+}
+
+static void inflight_del(struct dirtylog_store *st, struct dirtylog_pb *pb)
+{
+	struct dirtylog_inflight *inf = per_cpu_ptr(st->inflight, pb->cpu);
+	unsigned long flags;
+
+	spin_lock_irqsave(&inf->lock, flags);
+	list_del(&pb->list);
+	inf->count--;
+	spin_unlock_irqrestore(&inf->lock, flags);
+	pb->tracked = false;
+}
+
+struct dirtylog_range {
+	u64 block, count;
+};
+
+/*
+ * Checkpoint collect callback: mark every write still in flight in the new
+ * interval.  The new (empty) active bitmap is already visible to map() and
+ * synchronize_rcu() has run, so a write missing from these lists saw the
+ * new bitmap and is deferred to the worker, which marks it there.
+ */
+static void collect_inflight(void *ctx, struct dirtylog_md *md)
+{
+	struct dirtylog_store *st = ctx;
+	struct dirtylog_range *r = NULL;
+	unsigned long flags;
+	unsigned int cap = 0, n, i;
+	struct dirtylog_pb *pb;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct dirtylog_inflight *inf = per_cpu_ptr(st->inflight, cpu);
+
+		for (;;) {
+			spin_lock_irqsave(&inf->lock, flags);
+			if (inf->count <= cap)
+				break;
+			n = inf->count + 16;
+			spin_unlock_irqrestore(&inf->lock, flags);
+			kfree(r);
+			r = kmalloc_array(n, sizeof(*r), GFP_NOIO);
+			cap = r ? n : 0;
+			if (!r) {
+				struct dirtylog_md_stats s;
+
+				/* Cannot list them: mark everything, conservatively. */
+				dirtylog_md_stats(md, &s);
+				dirtylog_md_mark_locked(md, 0, s.nr_blocks);
+				return;
+			}
+		}
+		n = 0;
+		list_for_each_entry(pb, &inf->list, list) {
+			r[n].block = pb->block;
+			r[n].count = pb->count;
+			n++;
+		}
+		spin_unlock_irqrestore(&inf->lock, flags);
+		for (i = 0; i < n; i++)
+			dirtylog_md_mark_locked(md, r[i].block, r[i].count);
+	}
+	kfree(r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Worker */
+
+static void remap(struct dirtylog_c *dc, struct bio *bio)
+{
+	bio_set_dev(bio, dc->data_dev->bdev);
+	if (bio_sectors(bio))
+		bio->bi_iter.bi_sector = dm_target_offset(dc->ti, bio->bi_iter.bi_sector);
+}
+
+static void error_bios(struct bio_list *bios, blk_status_t status)
+{
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(bios))) {
+		bio->bi_status = status;
+		bio_endio(bio);
+	}
+}
+
+/* Make the marks of @bios durable, then issue them. */
+static void process_bios(struct dirtylog_store *st, struct bio_list *bios)
+{
+	struct dirtylog_md *md = store_md(st);
+	struct bio_list done = BIO_EMPTY_LIST;
+	struct bio *bio;
+	int r = 0;
+
+	switch (atomic_read(&st->state)) {
+	case DIRTYLOG_STATE_FAIL:
+		error_bios(bios, BLK_STS_IOERR);
+		return;
+	case DIRTYLOG_STATE_INVALID:
+		goto submit;
+	}
+
+	dirtylog_md_lock(md);
+	while ((bio = bio_list_pop(bios))) {
+		struct dirtylog_pb *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+		bio_list_add(&done, bio);
+		if (r)
+			continue;
+		r = dirtylog_md_mark_locked(md, pb->block, pb->count);
+		if (!r && dirtylog_md_nr_pending_locked(md) >= DIRTYLOG_COMMIT_BATCH_PAGES)
+			r = dirtylog_md_commit_locked(md);
+	}
+	if (!r)
+		r = dirtylog_md_commit_locked(md);
+	if (r)
+		dirtylog_md_discard_pending_locked(md);
+	dirtylog_md_unlock(md);
+	bio_list_merge(bios, &done);
+
+	if (r == -ENOMEM) {
+		DMERR_LIMIT("out of memory marking blocks dirty: failing writes");
+		error_bios(bios, BLK_STS_RESOURCE);
+		return;
+	}
+	if (r == -ENOSPC && !st->passthrough) {
+		DMERR_LIMIT("metadata device full: failing writes that need new marks");
+		store_event(st);
+		error_bios(bios, BLK_STS_NOSPC);
+		return;
+	}
+	if (r) {
+		if (st->passthrough) {
+			dirtylog_md_set_invalid(md);
+			store_set_state(st, DIRTYLOG_STATE_INVALID);
+			goto submit;
+		}
+		store_set_state(st, DIRTYLOG_STATE_FAIL);
+		error_bios(bios, BLK_STS_IOERR);
+		return;
+	}
+submit:
+	/* Already remapped by map(). */
+	while ((bio = bio_list_pop(bios)))
+		submit_bio_noacct(bio);
+}
+
+static int do_request(struct dirtylog_store *st, struct dirtylog_req *rq)
+{
+	struct dirtylog_md *md = store_md(st);
+	int r;
+
+	switch (rq->op) {
+	case DIRTYLOG_REQ_CHECKPOINT:
+		if (atomic_read(&st->state) == DIRTYLOG_STATE_FAIL)
+			return -EIO;
+		r = dirtylog_md_checkpoint_create(md, rq->name, collect_inflight,
+						  st, &rq->id);
+		break;
+	case DIRTYLOG_REQ_DELETE:
+		r = dirtylog_md_checkpoint_delete(md, rq->name);
+		break;
+	case DIRTYLOG_REQ_RESET:
+		r = dirtylog_md_reset(md);
+		if (!r && atomic_read(&st->state) == DIRTYLOG_STATE_INVALID)
+			store_set_state(st, DIRTYLOG_STATE_RW);
+		break;
+	case DIRTYLOG_REQ_MARK:
+		r = dirtylog_md_mark(md, rq->a, rq->b);
+		break;
+	default:
+		r = -EINVAL;
+	}
+	if (r && r != -EEXIST && r != -ENOENT && r != -EINVAL && r != -ENOSPC &&
+	    r != -ENOMEM) {
+		struct dirtylog_md_stats s;
+
+		dirtylog_md_stats(md, &s);
+		if (s.failed)
+			store_set_state(st, st->passthrough ? DIRTYLOG_STATE_INVALID :
+					DIRTYLOG_STATE_FAIL);
+	}
+	return r;
+}
+
+static void dirtylog_worker(struct work_struct *work)
+{
+	struct dirtylog_store *st = container_of(work, struct dirtylog_store, work);
+	struct bio_list bios;
+	struct dirtylog_req *rq;
+	LIST_HEAD(reqs);
+
+	for (;;) {
+		spin_lock_irq(&st->deferred_lock);
+		bios = st->deferred;
+		bio_list_init(&st->deferred);
+		list_splice_init(&st->requests, &reqs);
+		spin_unlock_irq(&st->deferred_lock);
+		if (bio_list_empty(&bios) && list_empty(&reqs))
+			break;
+
+		down_read(&st->md_sem);
+		if (!bio_list_empty(&bios))
+			process_bios(st, &bios);
+		while (!list_empty(&reqs)) {
+			rq = list_first_entry(&reqs, struct dirtylog_req, list);
+			list_del(&rq->list);
+			rq->result = do_request(st, rq);
+			complete(&rq->done);
+		}
+		up_read(&st->md_sem);
+	}
+}
+
+static int run_request(struct dirtylog_store *st, struct dirtylog_req *rq)
+{
+	init_completion(&rq->done);
+	spin_lock_irq(&st->deferred_lock);
+	list_add_tail(&rq->list, &st->requests);
+	spin_unlock_irq(&st->deferred_lock);
+	queue_work(st->wq, &st->work);
+	wait_for_completion(&rq->done);
+	return rq->result;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Constructor and destructor */
 
 static int dirtylog_parse_block_size(struct dirtylog_c *dc,
 				     struct dm_arg_set *as, char **error)
@@ -57,14 +511,14 @@ static int dirtylog_parse_block_size(struct dirtylog_c *dc,
 }
 
 /*
- * Feature arguments.  None is defined yet; each given one is rejected by
- * name so that a table written for a newer module fails loudly here.
+ * Feature arguments: passthrough_on_metadata_error.  Any other is rejected
+ * by name so that a table written for a newer module fails loudly here.
  */
 static int dirtylog_parse_features(struct dirtylog_c *dc,
 				   struct dm_arg_set *as, char **error)
 {
 	static const struct dm_arg _args[] = {
-		{0, 16, "Invalid number of feature arguments"},
+		{0, 1, "Invalid number of feature arguments"},
 	};
 	unsigned int argc;
 	const char *arg;
@@ -79,11 +533,82 @@ static int dirtylog_parse_features(struct dirtylog_c *dc,
 
 	while (argc--) {
 		arg = dm_shift_arg(as);
+		if (!strcmp(arg, "passthrough_on_metadata_error")) {
+			dc->passthrough = true;
+			continue;
+		}
 		DMERR("unrecognised feature argument '%s'", arg);
 		*error = "Unrecognised feature argument";
 		return -EINVAL;
 	}
+	if (as->argc) {
+		*error = "Unexpected arguments after the feature arguments";
+		return -EINVAL;
+	}
 	return 0;
+}
+
+/* Find the store for this metadata device or create it. */
+static int dirtylog_get_store(struct dm_target *ti, struct dirtylog_c *dc)
+{
+	struct dirtylog_store *st;
+	struct dirtylog_md *md;
+	int r = 0;
+
+	mutex_lock(&dirtylog_stores_lock);
+	st = store_find(dc->metadata_dev->bdev->bd_dev);
+	if (st) {
+		md = store_md(st);
+		if (st->owner != dm_table_get_md(ti->table)) {
+			ti->error = "Metadata device is already in use by another dirtylog device";
+			r = -EBUSY;
+		} else if (st->last_table == ti->table) {
+			ti->error = "Metadata device is used twice in one table";
+			r = -EBUSY;
+		} else if (st->block_sectors != dc->block_sectors) {
+			ti->error = "Block size does not match the one recorded in the metadata";
+			r = -EINVAL;
+		} else if (ti->len < dirtylog_md_data_sectors(md)) {
+			ti->error = "Device is smaller than recorded in the metadata: shrinking is not supported";
+			r = -EINVAL;
+		} else {
+			st->refs++;
+		}
+	} else {
+		st = store_create(ti, dc);
+		if (IS_ERR(st))
+			r = PTR_ERR(st);
+		else
+			list_add(&st->list, &dirtylog_stores);
+	}
+	if (!r) {
+		st->last_table = ti->table;
+		dc->store = st;
+	}
+	mutex_unlock(&dirtylog_stores_lock);
+	return r;
+}
+
+static void dirtylog_put_store(struct dirtylog_c *dc)
+{
+	struct dirtylog_store *st = dc->store;
+
+	mutex_lock(&st->live_lock);
+	if (st->live == dc)
+		st->live = NULL;
+	mutex_unlock(&st->live_lock);
+
+	mutex_lock(&dirtylog_stores_lock);
+	if (st->last_table == dc->ti->table)
+		st->last_table = NULL;
+	if (--st->refs == 0) {
+		list_del(&st->list);
+		mutex_unlock(&dirtylog_stores_lock);
+		flush_workqueue(st->wq);
+		store_destroy(st);
+		return;
+	}
+	mutex_unlock(&dirtylog_stores_lock);
 }
 
 static int dirtylog_ctr(struct dm_target *ti, unsigned int argc, char **argv)
@@ -141,12 +666,15 @@ static int dirtylog_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto out_put_data_dev;
 	}
 
-	dc->nr_blocks = ((u64)ti->len + dc->block_sectors - 1) >> dc->block_shift;
+	r = dirtylog_get_store(ti, dc);
+	if (r)
+		goto out_put_data_dev;
 
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 1;
 	ti->num_secure_erase_bios = 1;
 	ti->num_write_zeroes_bios = 1;
+	ti->per_io_data_size = sizeof(struct dirtylog_pb);
 	ti->private = dc;
 	return 0;
 
@@ -163,42 +691,328 @@ static void dirtylog_dtr(struct dm_target *ti)
 {
 	struct dirtylog_c *dc = ti->private;
 
+	dirtylog_put_store(dc);
 	dm_put_device(ti, dc->data_dev);
 	dm_put_device(ti, dc->metadata_dev);
 	kfree(dc);
 }
 
+/* ---------------------------------------------------------------------- */
+/* I/O */
+
 static int dirtylog_map(struct dm_target *ti, struct bio *bio)
 {
 	struct dirtylog_c *dc = ti->private;
+	struct dirtylog_store *st = dc->store;
+	struct dirtylog_pb *pb = dm_per_bio_data(bio, sizeof(*pb));
+	sector_t offset;
+	bool marked;
 
-	bio_set_dev(bio, dc->data_dev->bdev);
-	if (bio_sectors(bio))
-		bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
-	return DM_MAPIO_REMAPPED;
+	pb->tracked = false;
+	if (!op_is_write(bio_op(bio)) || !bio_sectors(bio)) {
+		remap(dc, bio);
+		return DM_MAPIO_REMAPPED;
+	}
+
+	switch (atomic_read(&st->state)) {
+	case DIRTYLOG_STATE_FAIL:
+		return DM_MAPIO_KILL;
+	case DIRTYLOG_STATE_INVALID:
+		remap(dc, bio);
+		return DM_MAPIO_REMAPPED;
+	}
+
+	offset = dm_target_offset(ti, bio->bi_iter.bi_sector);
+	pb->block = offset >> dc->block_shift;
+	pb->count = ((offset + bio_sectors(bio) - 1) >> dc->block_shift) -
+		    pb->block + 1;
+	inflight_add(st, pb);
+
+	marked = false;
+	if (pb->count <= DIRTYLOG_FASTPATH_MAX_BLOCKS) {
+		rcu_read_lock();
+		marked = dirtylog_md_test_range(rcu_dereference(st->md),
+						pb->block, pb->count);
+		rcu_read_unlock();
+	}
+	remap(dc, bio);
+	if (marked)
+		return DM_MAPIO_REMAPPED;
+
+	spin_lock_irq(&st->deferred_lock);
+	bio_list_add(&st->deferred, bio);
+	spin_unlock_irq(&st->deferred_lock);
+	queue_work(st->wq, &st->work);
+	return DM_MAPIO_SUBMITTED;
 }
+
+static int dirtylog_end_io(struct dm_target *ti, struct bio *bio,
+			   blk_status_t *error)
+{
+	struct dirtylog_c *dc = ti->private;
+	struct dirtylog_pb *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+	if (pb->tracked)
+		inflight_del(dc->store, pb);
+	return DM_ENDIO_DONE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Suspend and resume */
+
+static void dirtylog_postsuspend(struct dm_target *ti)
+{
+	struct dirtylog_c *dc = ti->private;
+
+	/* Every deferred write has been marked and issued by now. */
+	flush_workqueue(dc->store->wq);
+}
+
+/*
+ * Reopen metadata that failed, so that reloading over a healthy metadata
+ * device recovers.  Called with the device suspended.
+ */
+static int dirtylog_reopen_failed(struct dm_target *ti, struct dirtylog_c *dc)
+{
+	struct dirtylog_store *st = dc->store;
+	struct dirtylog_md *old, *md;
+	struct dirtylog_md_stats s;
+	char *error = NULL;
+
+	down_write(&st->md_sem);
+	old = store_md(st);
+	dirtylog_md_stats(old, &s);
+	if (!s.failed && atomic_read(&st->state) != DIRTYLOG_STATE_FAIL) {
+		up_write(&st->md_sem);
+		return 0;
+	}
+	md = dirtylog_md_open(dc->metadata_dev->bdev, dc->block_sectors, ti->len,
+			      &error);
+	if (IS_ERR(md)) {
+		up_write(&st->md_sem);
+		DMERR("cannot reopen failed metadata: %s", error);
+		return PTR_ERR(md);
+	}
+	rcu_assign_pointer(st->md, md);
+	synchronize_rcu();
+	dirtylog_md_close(old);
+	/*
+	 * Writes that went through untracked while the metadata was failing
+	 * (passthrough mode) make every checkpoint untrustworthy: record it
+	 * on the now healthy device so it survives a reboot too.
+	 */
+	if (atomic_read(&st->state) == DIRTYLOG_STATE_INVALID)
+		dirtylog_md_set_invalid(md);
+	dirtylog_md_stats(md, &s);
+	atomic_set(&st->state, s.invalid ? DIRTYLOG_STATE_INVALID : DIRTYLOG_STATE_RW);
+	up_write(&st->md_sem);
+	DMINFO("metadata reopened after a failure");
+	store_event(st);
+	return 0;
+}
+
+static int dirtylog_preresume(struct dm_target *ti)
+{
+	struct dirtylog_c *dc = ti->private;
+	struct dirtylog_store *st = dc->store;
+	struct dirtylog_md *md;
+	int r;
+
+	r = dirtylog_reopen_failed(ti, dc);
+	if (r)
+		return r;
+
+	down_read(&st->md_sem);
+	md = store_md(st);
+	r = 0;
+	if (ti->len > dirtylog_md_data_sectors(md)) {
+		r = dirtylog_md_grow(md, ti->len);
+		if (r)
+			DMERR("cannot grow to %llu sectors: %d",
+			      (unsigned long long)ti->len, r);
+	}
+	up_read(&st->md_sem);
+	if (r)
+		return r;
+
+	st->passthrough = dc->passthrough;
+	mutex_lock(&st->live_lock);
+	st->live = dc;
+	mutex_unlock(&st->live_lock);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Status and messages */
 
 static void dirtylog_status(struct dm_target *ti, status_type_t type,
 			    unsigned int status_flags, char *result,
 			    unsigned int maxlen)
 {
 	struct dirtylog_c *dc = ti->private;
+	struct dirtylog_store *st = dc->store;
+	struct dirtylog_md_stats s;
 	unsigned int sz = 0;
+	int state;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		DMEMIT("%u %llu", dc->block_sectors,
-		       (unsigned long long)dc->nr_blocks);
+		rcu_read_lock();
+		dirtylog_md_stats(rcu_dereference(st->md), &s);
+		rcu_read_unlock();
+		state = atomic_read(&st->state);
+		if (s.failed && state == DIRTYLOG_STATE_RW)
+			state = DIRTYLOG_STATE_FAIL;
+		if (s.invalid)
+			state = DIRTYLOG_STATE_INVALID;
+		DMEMIT("%u %llu %llu %u %llu %llu/%llu %s", dc->block_sectors,
+		       s.nr_blocks, s.dirty_active, s.nr_checkpoints,
+		       s.latest_id, s.meta_used, s.meta_total,
+		       dirtylog_state_names[state]);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %u", dc->metadata_dev->name, dc->data_dev->name,
 		       dc->block_sectors);
+		if (dc->passthrough)
+			DMEMIT(" 1 passthrough_on_metadata_error");
 		break;
 	default:
 		if (result && maxlen)
 			result[0] = '\0';
 		break;
 	}
+}
+
+struct msg_out {
+	char *result;
+	unsigned int maxlen;
+	unsigned int sz;
+};
+
+static int msg_emit_extent(void *ctx, u64 start, u64 count)
+{
+	struct msg_out *o = ctx;
+	char *result = o->result;
+	unsigned int maxlen = o->maxlen, sz = o->sz;
+
+	DMEMIT("%llu %llu\n", start, count);
+	o->sz = sz;
+	return sz >= maxlen - 1;
+}
+
+static int msg_emit_ckpt(void *ctx, const struct dirtylog_ckpt_info *ci)
+{
+	struct msg_out *o = ctx;
+	char *result = o->result;
+	unsigned int maxlen = o->maxlen, sz = o->sz;
+
+	DMEMIT("%s %llu %llu\n", ci->name, ci->id, ci->ctime_ns);
+	o->sz = sz;
+	return sz >= maxlen - 1;
+}
+
+static int parse_u64(const char *s, u64 *v)
+{
+	return kstrtoull(s, 10, v) ? -EINVAL : 0;
+}
+
+static int dirtylog_message(struct dm_target *ti, unsigned int argc,
+			    char **argv, char *result, unsigned int maxlen)
+{
+	struct dirtylog_c *dc = ti->private;
+	struct dirtylog_store *st = dc->store;
+	struct msg_out o = { .result = result, .maxlen = maxlen };
+	struct dirtylog_req rq = { };
+	unsigned int sz = 0;
+	const char *cmd;
+	int r;
+
+	if (!argc)
+		return -EINVAL;
+	cmd = argv[0];
+
+	if (!strcmp(cmd, "checkpoint") || !strcmp(cmd, "delete_checkpoint")) {
+		if (argc != 2) {
+			DMERR("%s: expected one checkpoint name", cmd);
+			return -EINVAL;
+		}
+		if (!dirtylog_valid_name(argv[1])) {
+			DMERR("invalid checkpoint name: use 1 to %u characters from A-Z a-z 0-9 . _ : + -",
+			      DIRTYLOG_NAME_MAX);
+			return -EINVAL;
+		}
+		rq.op = strcmp(cmd, "checkpoint") ? DIRTYLOG_REQ_DELETE :
+			DIRTYLOG_REQ_CHECKPOINT;
+		rq.name = argv[1];
+		r = run_request(st, &rq);
+		if (r == -EEXIST)
+			DMERR("checkpoint '%s' already exists", argv[1]);
+		else if (r == -ENOENT)
+			DMERR("no checkpoint '%s'", argv[1]);
+		else if (r == -ENOSPC)
+			DMERR("no space for checkpoint '%s' on the metadata device", argv[1]);
+		else if (r)
+			DMERR("%s '%s' failed: %d", cmd, argv[1], r);
+		if (r || rq.op != DIRTYLOG_REQ_CHECKPOINT)
+			return r;
+		DMEMIT("%llu", rq.id);
+		return 1;
+	}
+	if (!strcmp(cmd, "reset")) {
+		if (argc != 1)
+			return -EINVAL;
+		rq.op = DIRTYLOG_REQ_RESET;
+		r = run_request(st, &rq);
+		if (r)
+			DMERR("reset failed: %d", r);
+		return r;
+	}
+	if (!strcmp(cmd, "mark_dirty")) {
+		if (argc != 3 || parse_u64(argv[1], &rq.a) || parse_u64(argv[2], &rq.b)) {
+			DMERR("usage: mark_dirty <start block> <count>");
+			return -EINVAL;
+		}
+		rq.op = DIRTYLOG_REQ_MARK;
+		r = run_request(st, &rq);
+		if (r == -EINVAL)
+			DMERR("mark_dirty: range outside the device or empty");
+		else if (r)
+			DMERR("mark_dirty failed: %d", r);
+		return r;
+	}
+	if (!strcmp(cmd, "list_checkpoints")) {
+		if (argc != 1)
+			return -EINVAL;
+		if (maxlen)
+			result[0] = '\0';
+		down_read(&st->md_sem);
+		r = dirtylog_md_list(store_md(st), msg_emit_ckpt, &o);
+		up_read(&st->md_sem);
+		return r < 0 ? r : 1;
+	}
+	if (!strcmp(cmd, "dirty")) {
+		if (argc < 2 || argc > 3) {
+			DMERR("usage: dirty <since checkpoint> [<until checkpoint>]");
+			return -EINVAL;
+		}
+		if (maxlen)
+			result[0] = '\0';
+		down_read(&st->md_sem);
+		r = dirtylog_md_query(store_md(st), argv[1],
+				      argc == 3 ? argv[2] : NULL, msg_emit_extent, &o);
+		up_read(&st->md_sem);
+		if (r == -ENOENT)
+			DMERR("dirty: no such checkpoint");
+		else if (r == -EINVAL)
+			DMERR("dirty: the until checkpoint must be newer than the since checkpoint");
+		else if (r == -ESTALE)
+			DMERR("dirty: tracking is invalid after a metadata error; take a full backup and send 'reset'");
+		else if (r)
+			DMERR("dirty: query failed: %d", r);
+		return r < 0 ? r : 1;
+	}
+	DMERR("unrecognised message '%s'", cmd);
+	return -EINVAL;
 }
 
 static int dirtylog_iterate_devices(struct dm_target *ti,
@@ -211,12 +1025,16 @@ static int dirtylog_iterate_devices(struct dm_target *ti,
 
 static struct target_type dirtylog_target = {
 	.name = DM_DIRTYLOG_TARGET_NAME,
-	.version = {0, 1, 0},
+	.version = {0, 2, 0},
 	.module = THIS_MODULE,
 	.ctr = dirtylog_ctr,
 	.dtr = dirtylog_dtr,
 	.map = dirtylog_map,
+	.end_io = dirtylog_end_io,
+	.postsuspend = dirtylog_postsuspend,
+	.preresume = dirtylog_preresume,
 	.status = dirtylog_status,
+	.message = dirtylog_message,
 	.iterate_devices = dirtylog_iterate_devices,
 };
 

@@ -66,3 +66,15 @@ dl_sha() {		# dl_sha DEV OFF LEN
 	dd if="$1" bs=4096 skip=$(($2 / 4096)) count=$(($3 / 4096)) iflag=direct 2>/dev/null |
 		sha256sum | cut -d' ' -f1
 }
+
+# Give the metadata device an all-zero first block, so the next table load
+# formats it afresh.
+dl_fresh_meta() {
+	dd if=/dev/zero of="${1:-$DL_META}" bs=64k count=16 oflag=direct 2>/dev/null
+}
+
+# Field N (1-based) of the target part of "dmsetup status" for device $1:
+# block_sectors nr_blocks dirty_active nr_checkpoints latest_id used/total state
+dl_status_field() {
+	dmsetup status "$1" | awk -v f="$2" '{ print $(3 + f) }'
+}

@@ -52,6 +52,8 @@ FIXTURE_SETUP(integrity)
 	srandom(self->seed);
 
 	ASSERT_EQ(0, system("modprobe dm-dirtylog"));
+	/* Fresh metadata: each variant uses its own block size. */
+	ASSERT_EQ(0, system("dd if=/dev/zero of=/dev/vdb bs=64k count=16 oflag=direct 2>/dev/null"));
 	snprintf(self->name, sizeof(self->name), "dlint%u",
 		 variant->block_sectors);
 	snprintf(self->path, sizeof(self->path), "/dev/mapper/%s", self->name);

@@ -6,6 +6,7 @@
 trap dl_cleanup EXIT
 
 dl_cleanup
+dl_fresh_meta
 ktap_plan 8
 modprobe dm-dirtylog || exit 1
 len=$(dl_sectors $DL_DATA)
@@ -41,6 +42,7 @@ ktap_check "remove" dmsetup remove dlio
 modprobe null_blk nr_devices=2 memory_backed=1 gb=1 bs=4096
 ktap_result $? "memory-backed null_blk devices load"
 len=$(dl_sectors /dev/nullb0)
+dl_fresh_meta /dev/nullb1
 dmsetup create dlnull --table "0 $len dirtylog /dev/nullb1 /dev/nullb0 2048" &&
 	dmsetup mknodes >/dev/null 2>&1 &&
 	dd if=/tmp/pattern of=/dev/mapper/dlnull bs=1M seek=100 oflag=direct 2>/dev/null

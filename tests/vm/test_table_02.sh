@@ -6,6 +6,7 @@
 trap dl_cleanup EXIT
 
 dl_cleanup
+dl_fresh_meta
 modprobe dm-dirtylog || exit 1
 len=$(dl_sectors $DL_DATA)
 big=$((len + 8))

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * In-memory bitmap of the active interval; see dirtylog-bitmap.h.
+ *
+ * Locking: readers hold rcu_read_lock(); the single writer (the metadata
+ * worker, holding the metadata lock) publishes page pointers with
+ * rcu_assign_pointer() and sets bits with WRITE_ONCE() on whole words, so a
+ * reader sees each word either before or after the update, never torn.
+ */
+#include <linux/bitmap.h>
+#include <linux/math64.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+
+#include "dirtylog-bitmap.h"
+
+u64 dirtylog_nr_pages(u64 nr_blocks)
+{
+	return div64_u64(nr_blocks + DIRTYLOG_BITS_PER_PAGE - 1,
+			 DIRTYLOG_BITS_PER_PAGE);
+}
+
+static struct dirtylog_bitmap *bitmap_shell(u64 nr_blocks)
+{
+	struct dirtylog_bitmap *bm;
+	u64 nr_pages = dirtylog_nr_pages(nr_blocks);
+
+	if (nr_pages > SIZE_MAX / sizeof(*bm->pages))
+		return NULL;
+	bm = kzalloc(sizeof(*bm), GFP_KERNEL);
+	if (!bm)
+		return NULL;
+	bm->nr_blocks = nr_blocks;
+	bm->nr_pages = nr_pages;
+	bm->pages = kvcalloc(max_t(u64, nr_pages, 1), sizeof(*bm->pages),
+			     GFP_KERNEL | __GFP_NOWARN);
+	if (!bm->pages) {
+		kfree(bm);
+		return NULL;
+	}
+	return bm;
+}
+
+/**
+ * dirtylog_bitmap_alloc() - allocate an all-zero bitmap
+ * @nr_blocks: number of bits
+ *
+ * Context: may sleep.  Return: the bitmap or NULL when memory is short.
+ */
+struct dirtylog_bitmap *dirtylog_bitmap_alloc(u64 nr_blocks)
+{
+	return bitmap_shell(nr_blocks);
+}
+
+/* Free the page pointer array and the struct but not the pages. */
+void dirtylog_bitmap_free_shell(struct dirtylog_bitmap *bm)
+{
+	if (!bm)
+		return;
+	kvfree(bm->pages);
+	kfree(bm);
+}
+
+/**
+ * dirtylog_bitmap_free() - free a bitmap and its pages
+ * @bm: bitmap no reader can reach any more (after synchronize_rcu())
+ */
+void dirtylog_bitmap_free(struct dirtylog_bitmap *bm)
+{
+	u64 p;
+
+	if (!bm)
+		return;
+	for (p = 0; p < bm->nr_pages; p++)
+		kfree(rcu_dereference_protected(bm->pages[p], 1));
+	dirtylog_bitmap_free_shell(bm);
+}
+
+/**
+ * dirtylog_bitmap_grow() - a larger bitmap sharing @old's pages
+ * @old: current bitmap
+ * @nr_blocks: new number of bits, at least @old's
+ *
+ * The new bitmap refers to the same pages; once it is published and
+ * readers of @old are gone, free @old with dirtylog_bitmap_free_shell().
+ */
+struct dirtylog_bitmap *dirtylog_bitmap_grow(struct dirtylog_bitmap *old,
+					     u64 nr_blocks)
+{
+	struct dirtylog_bitmap *bm = bitmap_shell(nr_blocks);
+	u64 p;
+
+	if (!bm)
+		return NULL;
+	for (p = 0; p < old->nr_pages; p++)
+		RCU_INIT_POINTER(bm->pages[p],
+				 rcu_dereference_protected(old->pages[p], 1));
+	bm->nr_set = old->nr_set;
+	return bm;
+}
+
+/**
+ * dirtylog_bitmap_test_range() - are all of [@block, @block + @count) set?
+ * @bm: bitmap
+ * @block: first block
+ * @count: number of blocks
+ *
+ * Context: rcu_read_lock() held, any context.  Blocks past the end count
+ * as not set.
+ */
+bool dirtylog_bitmap_test_range(struct dirtylog_bitmap *bm, u64 block,
+				u64 count)
+{
+	u64 end = block + count;
+
+	if (end > bm->nr_blocks || end < block)
+		return false;
+	while (block < end) {
+		u32 bit;
+		u64 p = div_u64_rem(block, DIRTYLOG_BITS_PER_PAGE, &bit);
+		u64 n = min_t(u64, end - block, DIRTYLOG_BITS_PER_PAGE - bit);
+		unsigned long *page = rcu_dereference(bm->pages[p]);
+
+		if (!page)
+			return false;
+		if (find_next_zero_bit(page, bit + n, bit) < bit + n)
+			return false;
+		block += n;
+	}
+	return true;
+}
+
+bool dirtylog_bitmap_test(struct dirtylog_bitmap *bm, u64 block)
+{
+	return dirtylog_bitmap_test_range(bm, block, 1);
+}
+
+/**
+ * dirtylog_bitmap_copy_page() - copy one page's bits into @dst
+ * @bm: bitmap
+ * @page: page index
+ * @dst: DIRTYLOG_PAGE_BITMAP_BYTES of destination
+ *
+ * Context: the caller is the writer (metadata lock held).
+ */
+void dirtylog_bitmap_copy_page(struct dirtylog_bitmap *bm, u64 page,
+			       unsigned long *dst)
+{
+	unsigned long *src = rcu_dereference_protected(bm->pages[page], 1);
+
+	if (src)
+		memcpy(dst, src, DIRTYLOG_PAGE_BITMAP_BYTES);
+	else
+		memset(dst, 0, DIRTYLOG_PAGE_BITMAP_BYTES);
+}
+
+/**
+ * dirtylog_bitmap_publish() - make the bits of @src (durable) visible
+ * @bm: the bitmap
+ * @page: page index
+ * @src: the page's new bits, a superset of its current bits
+ * @spare: a preallocated page used when @page has none yet; set to NULL
+ *	   when consumed, so the caller frees it otherwise
+ *
+ * Context: the writer (metadata lock held).  Cannot fail.
+ */
+void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,
+			     const unsigned long *src, unsigned long **spare)
+{
+	unsigned long *dst = rcu_dereference_protected(bm->pages[page], 1);
+	unsigned int i;
+	u64 before = 0, after;
+
+	if (!dst) {
+		dst = *spare;
+		*spare = NULL;
+		memcpy(dst, src, DIRTYLOG_PAGE_BITMAP_BYTES);
+		after = bitmap_weight(dst, DIRTYLOG_BITS_PER_PAGE);
+		/* Pairs with rcu_dereference() in dirtylog_bitmap_test_range(). */
+		rcu_assign_pointer(bm->pages[page], dst);
+	} else {
+		before = bitmap_weight(dst, DIRTYLOG_BITS_PER_PAGE);
+		for (i = 0; i < DIRTYLOG_PAGE_LONGS; i++)
+			WRITE_ONCE(dst[i], dst[i] | src[i]);
+		after = bitmap_weight(dst, DIRTYLOG_BITS_PER_PAGE);
+	}
+	WRITE_ONCE(bm->nr_set, bm->nr_set + after - before);
+}

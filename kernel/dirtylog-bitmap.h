@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * In-memory bitmap of the active interval.
+ *
+ * The bitmap is split into pages of DIRTYLOG_BITS_PER_PAGE bits, the same
+ * split as the bitmap pages on the metadata device, and each page is
+ * allocated only once a bit in it is set.  Bits are only ever set here
+ * after they are durable on the metadata device, so map() may pass a write
+ * straight down when every block it touches is set.
+ *
+ * Concurrency: readers (map()) hold rcu_read_lock() and call
+ * dirtylog_bitmap_test_range().  Only the metadata worker sets bits or
+ * publishes pages (dirtylog_bitmap_publish()), with its metadata lock held.
+ * A whole bitmap is replaced with rcu_assign_pointer() by its owner and
+ * freed after synchronize_rcu().
+ */
+#ifndef DIRTYLOG_BITMAP_H
+#define DIRTYLOG_BITMAP_H
+
+#include <linux/types.h>
+#include <linux/rcupdate.h>
+
+/* Bitmap bytes in one metadata page (4 KiB block less its 16-byte header). */
+#define DIRTYLOG_PAGE_BITMAP_BYTES	4080U
+#define DIRTYLOG_BITS_PER_PAGE		(DIRTYLOG_PAGE_BITMAP_BYTES * 8)
+#define DIRTYLOG_PAGE_LONGS		(DIRTYLOG_PAGE_BITMAP_BYTES / sizeof(unsigned long))
+
+struct dirtylog_bitmap {
+	u64 nr_blocks;
+	u64 nr_pages;
+	u64 nr_set;			/* written by the worker only */
+	unsigned long __rcu **pages;	/* nr_pages entries, NULL = all zero */
+};
+
+u64 dirtylog_nr_pages(u64 nr_blocks);
+
+struct dirtylog_bitmap *dirtylog_bitmap_alloc(u64 nr_blocks);
+void dirtylog_bitmap_free(struct dirtylog_bitmap *bm);
+struct dirtylog_bitmap *dirtylog_bitmap_grow(struct dirtylog_bitmap *old,
+					     u64 nr_blocks);
+void dirtylog_bitmap_free_shell(struct dirtylog_bitmap *bm);
+
+bool dirtylog_bitmap_test_range(struct dirtylog_bitmap *bm, u64 block,
+				u64 count);
+bool dirtylog_bitmap_test(struct dirtylog_bitmap *bm, u64 block);
+void dirtylog_bitmap_copy_page(struct dirtylog_bitmap *bm, u64 page,
+			       unsigned long *dst);
+void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,
+			     const unsigned long *src, unsigned long **spare);
+
+#endif /* DIRTYLOG_BITMAP_H */

@@ -1,0 +1,2127 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-dirtylog metadata: on-disk format and copy-on-write commits.
+ *
+ * Layout of the metadata device, in 4 KiB blocks:
+ *   block 0         superblock
+ *   any other block a checkpoint-table block, a tree node or a bitmap page,
+ *                   allocated from an in-memory space map rebuilt at load
+ *                   time by walking everything the superblock reaches.
+ *
+ * Each interval between two checkpoints has a bitmap stored as a radix
+ * tree of fixed depth: bitmap pages (32640 blocks each) at level 0, nodes
+ * of 508 pointers above; a zero pointer is an all-zero subtree, so an
+ * all-zero page is never stored.  Checkpoint i's table entry holds the
+ * root of the interval that ends at it; the superblock holds the root of
+ * the active interval.  The interval before the oldest checkpoint is never
+ * queried and so never kept.
+ *
+ * Commit: every change writes new blocks only (a block reachable from the
+ * committed superblock is never overwritten), then flushes, then writes the
+ * superblock, then flushes again.  A crash at any instant leaves either the
+ * old or the new superblock, each referring to intact blocks.  This relies
+ * on the metadata device writing a 4 KiB block atomically, as dm-era and
+ * dm-thin also do.
+ *
+ * Locking: md->lock (a mutex) protects all fields of struct dirtylog_md
+ * except @active, which map() reads under RCU; it is only replaced with the
+ * lock held, followed by synchronize_rcu() before the old bitmap is freed.
+ * Lock order: md->lock, then the target's per-CPU in-flight locks (taken
+ * inside the checkpoint collect callback).
+ */
+#include <linux/bitmap.h>
+#include <linux/crc32c.h>
+#include <linux/ctype.h>
+#include <linux/dm-bufio.h>
+#include <linux/device-mapper.h>
+#include <linux/log2.h>
+#include <linux/math64.h>
+#include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+#include <linux/uuid.h>
+#include <linux/xarray.h>
+
+#include "dirtylog-metadata.h"
+
+#define DM_MSG_PREFIX "dirtylog"
+
+#define DIRTYLOG_SB_MAGIC	0x44474c53	/* "DGLS" */
+#define DIRTYLOG_TABLE_MAGIC	0x44474c54	/* "DGLT" */
+#define DIRTYLOG_NODE_MAGIC	0x44474c4e	/* "DGLN" */
+#define DIRTYLOG_PAGE_MAGIC	0x44474c50	/* "DGLP" */
+#define DIRTYLOG_CSUM_XOR	0x6469726bU
+
+#define DIRTYLOG_VERSION_MIN	1
+#define DIRTYLOG_VERSION_MAX	1
+
+#define DIRTYLOG_SB_FLAG_INVALID	(1U << 0)
+#define DIRTYLOG_SB_KNOWN_FLAGS		DIRTYLOG_SB_FLAG_INVALID
+
+#define DIRTYLOG_NODE_ENTRIES	508
+#define DIRTYLOG_MAX_DEPTH	7
+#define DIRTYLOG_TABLE_ENTRIES	42
+#define DIRTYLOG_MIN_META_BLOCKS 16
+/* Keeps the space maps (two bits per metadata block) reasonable: 4 TiB. */
+#define DIRTYLOG_MAX_META_BLOCKS (1ULL << 30)
+/* Pending pages kept before the worker commits, bounding its memory. */
+#define DIRTYLOG_PENDING_BATCH	64
+
+struct dirtylog_disk_header {
+	__le32 csum;
+	__le32 magic;
+	__le64 blocknr;
+} __packed;
+
+struct dirtylog_disk_sb {
+	struct dirtylog_disk_header hdr;
+	__le32 version;
+	__le32 flags;
+	__u8 uuid[16];
+	__le64 generation;
+	__le64 data_sectors;
+	__le32 block_sectors;
+	__le32 depth;
+	__le64 nr_meta_blocks;
+	__le64 next_ckpt_id;
+	__le32 nr_ckpts;
+	__le32 nr_table_blocks;
+	__le64 table_root;
+	__le64 active_root;
+	__u8 reserved[3976];
+} __packed;
+
+struct dirtylog_disk_ckpt {
+	char name[DIRTYLOG_NAME_MAX];	/* NUL-padded, not terminated at 64 */
+	__le64 id;
+	__le64 ctime_ns;
+	__le64 root;
+	__le64 reserved;
+} __packed;
+
+struct dirtylog_disk_table {
+	struct dirtylog_disk_header hdr;
+	__le64 next;
+	__le32 count;
+	__le32 reserved;
+	struct dirtylog_disk_ckpt entries[DIRTYLOG_TABLE_ENTRIES];
+	__u8 pad[32];
+} __packed;
+
+struct dirtylog_disk_node {
+	struct dirtylog_disk_header hdr;
+	__le32 level;
+	__le32 reserved0;
+	__le64 reserved1;
+	__le64 entries[DIRTYLOG_NODE_ENTRIES];
+} __packed;
+
+struct dirtylog_disk_page {
+	struct dirtylog_disk_header hdr;
+	__u8 bits[DIRTYLOG_PAGE_BITMAP_BYTES];
+} __packed;
+
+struct dirtylog_ckpt {
+	char name[DIRTYLOG_NAME_MAX + 1];
+	u64 id;
+	u64 ctime_ns;
+	u64 root;
+};
+
+/* The active interval's tree, kept in memory so commits need no reads. */
+struct dirtylog_atree {
+	u64 *blk[DIRTYLOG_MAX_DEPTH + 1];	/* level 0: pages */
+	unsigned long *dirty[DIRTYLOG_MAX_DEPTH + 1];
+	u64 nr[DIRTYLOG_MAX_DEPTH + 1];
+	u32 depth;
+};
+
+struct dirtylog_pending {
+	unsigned long bits[DIRTYLOG_PAGE_LONGS];
+	unsigned long *spare;		/* becomes the in-memory page */
+};
+
+struct dirtylog_md {
+	struct mutex lock;	/* protects everything below but @active reads */
+	struct block_device *bdev;
+	struct dm_bufio_client *bufio;
+
+	u8 uuid[16];
+	u64 generation;
+	u64 data_sectors;
+	u32 block_sectors;
+	u32 block_shift;
+	u64 nr_blocks;
+	u64 nr_pages;
+	u32 flags;
+	u64 next_ckpt_id;
+	bool failed;		/* a metadata write failed: refuse everything */
+
+	u32 nr_ckpts;
+	u64 latest_id;		/* id of the newest checkpoint, 0 if none */
+	u32 ckpt_capacity;
+	struct dirtylog_ckpt *ckpts;	/* oldest first */
+	u64 *table_blocks;		/* current chain, nr_table_blocks long */
+	u32 nr_table_blocks;
+	bool table_dirty;
+
+	struct dirtylog_bitmap __rcu *active;
+	struct dirtylog_atree atree;
+	struct xarray pending;		/* page index -> struct dirtylog_pending */
+	u64 nr_pending;
+
+	u64 nr_meta_blocks;
+	unsigned long *sm_committed;	/* blocks the on-disk state uses */
+	unsigned long *sm_current;	/* blocks the state being built uses */
+	u64 nr_used;
+	u64 alloc_hint;
+};
+
+/* ---------------------------------------------------------------------- */
+/* Block checksums and I/O */
+
+static u32 block_csum(const void *data)
+{
+	return crc32c(~0U, (const u8 *)data + 4, DIRTYLOG_META_BLOCK_SIZE - 4) ^
+	       DIRTYLOG_CSUM_XOR;
+}
+
+static void seal_block(void *data, u32 magic, u64 blocknr)
+{
+	struct dirtylog_disk_header *h = data;
+
+	h->magic = cpu_to_le32(magic);
+	h->blocknr = cpu_to_le64(blocknr);
+	h->csum = cpu_to_le32(block_csum(data));
+}
+
+static bool block_is_zero(const void *data)
+{
+	return !memchr_inv(data, 0, DIRTYLOG_META_BLOCK_SIZE);
+}
+
+/*
+ * Read block @b into @dst (a full 4 KiB buffer) and check its header.
+ * Returns 0, -EIO on a read error or -EILSEQ on a bad block.
+ */
+static int read_block(struct dirtylog_md *md, u64 b, u32 magic, void *dst)
+{
+	struct dirtylog_disk_header *h;
+	struct dm_buffer *buf;
+	void *data;
+
+	if (b == 0 || b >= md->nr_meta_blocks) {
+		DMERR_LIMIT("metadata block %llu out of range", b);
+		return -EILSEQ;
+	}
+	data = dm_bufio_read(md->bufio, b, &buf);
+	if (IS_ERR(data)) {
+		DMERR_LIMIT("metadata read error %ld at block %llu",
+			    PTR_ERR(data), b);
+		return -EIO;
+	}
+	memcpy(dst, data, DIRTYLOG_META_BLOCK_SIZE);
+	dm_bufio_release(buf);
+
+	h = dst;
+	if (le32_to_cpu(h->magic) != magic || le64_to_cpu(h->blocknr) != b ||
+	    le32_to_cpu(h->csum) != block_csum(dst)) {
+		DMERR_LIMIT("metadata block %llu is corrupt (bad magic, location or checksum)",
+			    b);
+		return -EILSEQ;
+	}
+	return 0;
+}
+
+static int write_block(struct dirtylog_md *md, u64 b, u32 magic,
+		       const void *src)
+{
+	struct dm_buffer *buf;
+	void *data;
+
+	data = dm_bufio_new(md->bufio, b, &buf);
+	if (IS_ERR(data))
+		return PTR_ERR(data);
+	memcpy(data, src, DIRTYLOG_META_BLOCK_SIZE);
+	seal_block(data, magic, b);
+	dm_bufio_mark_buffer_dirty(buf);
+	dm_bufio_release(buf);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Space map */
+
+/* A block is free when neither the committed nor the new state uses it. */
+static u64 nr_free_blocks(struct dirtylog_md *md)
+{
+	size_t i, longs = BITS_TO_LONGS(md->nr_meta_blocks);
+	u64 committed_only = 0;
+
+	for (i = 0; i < longs; i++)
+		committed_only += hweight_long(md->sm_committed[i] &
+					       ~md->sm_current[i]);
+	return md->nr_meta_blocks - md->nr_used - committed_only;
+}
+
+static int alloc_block(struct dirtylog_md *md, u64 *b)
+{
+	u64 start = md->alloc_hint, i;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		i = start;
+		for (;;) {
+			i = find_next_zero_bit(md->sm_current, md->nr_meta_blocks, i);
+			if (i >= md->nr_meta_blocks)
+				break;
+			if (!test_bit(i, md->sm_committed)) {
+				__set_bit(i, md->sm_current);
+				md->nr_used++;
+				md->alloc_hint = i + 1;
+				*b = i;
+				return 0;
+			}
+			i++;
+		}
+		start = 1;
+	}
+	return -ENOSPC;
+}
+
+static void free_block(struct dirtylog_md *md, u64 b)
+{
+	if (!b)
+		return;
+	if (b >= md->nr_meta_blocks || !test_bit(b, md->sm_current)) {
+		/* Only a metadata device changed behind our back gets here. */
+		DMERR_LIMIT("freeing metadata block %llu that is not in use", b);
+		return;
+	}
+	__clear_bit(b, md->sm_current);
+	md->nr_used--;
+}
+
+/* Undo every allocation and free since the last commit. */
+static void sm_rollback(struct dirtylog_md *md)
+{
+	bitmap_copy(md->sm_current, md->sm_committed, md->nr_meta_blocks);
+	md->nr_used = bitmap_weight(md->sm_current, md->nr_meta_blocks);
+}
+
+/* Claim a block found while loading; a block reached twice is corruption. */
+static int claim_block(struct dirtylog_md *md, u64 b)
+{
+	if (b == 0 || b >= md->nr_meta_blocks) {
+		DMERR("metadata refers to block %llu outside the device", b);
+		return -EILSEQ;
+	}
+	if (test_bit(b, md->sm_current)) {
+		DMERR("metadata block %llu is referenced twice", b);
+		return -EILSEQ;
+	}
+	__set_bit(b, md->sm_current);
+	md->nr_used++;
+	return 0;
+}
+
+static void update_latest(struct dirtylog_md *md)
+{
+	WRITE_ONCE(md->latest_id, md->nr_ckpts ? md->ckpts[md->nr_ckpts - 1].id : 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Geometry */
+
+static u32 depth_for(u64 nr_pages)
+{
+	u64 cap = DIRTYLOG_NODE_ENTRIES;
+	u32 d = 1;
+
+	while (cap < nr_pages) {
+		cap *= DIRTYLOG_NODE_ENTRIES;
+		d++;
+	}
+	return d;
+}
+
+/* Number of pages one entry of a node at @level covers. */
+static u64 span_of_entry(u32 level)
+{
+	u64 s = 1;
+
+	while (--level)
+		s *= DIRTYLOG_NODE_ENTRIES;
+	return s;
+}
+
+static void set_geometry(struct dirtylog_md *md, u64 data_sectors)
+{
+	md->data_sectors = data_sectors;
+	md->nr_blocks = (data_sectors + md->block_sectors - 1) >> md->block_shift;
+	md->nr_pages = dirtylog_nr_pages(md->nr_blocks);
+}
+
+bool dirtylog_valid_name(const char *name)
+{
+	size_t len = strnlen(name, DIRTYLOG_NAME_MAX + 1);
+	size_t i;
+
+	if (!len || len > DIRTYLOG_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!isalnum(c) && !strchr("._:+-", c))
+			return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The active tree in memory */
+
+static void atree_free(struct dirtylog_atree *t)
+{
+	int l;
+
+	for (l = 0; l <= DIRTYLOG_MAX_DEPTH; l++) {
+		kvfree(t->blk[l]);
+		kvfree(t->dirty[l]);
+		t->blk[l] = NULL;
+		t->dirty[l] = NULL;
+	}
+}
+
+static int atree_alloc(struct dirtylog_atree *t, u64 nr_pages)
+{
+	u32 l;
+
+	memset(t, 0, sizeof(*t));
+	t->depth = depth_for(nr_pages);
+	t->nr[0] = nr_pages;
+	for (l = 0; l <= t->depth; l++) {
+		if (l)
+			t->nr[l] = DIV_ROUND_UP_ULL(t->nr[l - 1], DIRTYLOG_NODE_ENTRIES);
+		t->blk[l] = kvcalloc(max_t(u64, t->nr[l], 1), sizeof(u64),
+				     GFP_KERNEL | __GFP_NOWARN);
+		t->dirty[l] = kvcalloc(BITS_TO_LONGS(max_t(u64, t->nr[l], 1)),
+				       sizeof(unsigned long), GFP_KERNEL | __GFP_NOWARN);
+		if (!t->blk[l] || !t->dirty[l]) {
+			atree_free(t);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static u64 atree_root(struct dirtylog_atree *t)
+{
+	return t->blk[t->depth][0];
+}
+
+/* Mark every node above the pages set dirty at level 1 as dirty too. */
+static void atree_propagate_dirty(struct dirtylog_atree *t)
+{
+	u32 l;
+	u64 i;
+
+	for (l = 1; l < t->depth; l++)
+		for_each_set_bit(i, t->dirty[l], t->nr[l])
+			__set_bit(i / DIRTYLOG_NODE_ENTRIES, t->dirty[l + 1]);
+}
+
+static u64 atree_nr_dirty_nodes(struct dirtylog_atree *t)
+{
+	u64 n = 0;
+	u32 l;
+
+	for (l = 1; l <= t->depth; l++)
+		n += bitmap_weight(t->dirty[l], t->nr[l]);
+	return n;
+}
+
+/* Free every block of the active tree (in the state being built). */
+static void atree_free_blocks(struct dirtylog_md *md, struct dirtylog_atree *t)
+{
+	u32 l;
+	u64 i;
+
+	for (l = 0; l <= t->depth; l++)
+		for (i = 0; i < t->nr[l]; i++)
+			free_block(md, t->blk[l][i]);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Frozen trees on disk */
+
+struct tree_walk {
+	struct dirtylog_md *md;
+	int (*page_fn)(struct tree_walk *w, u64 page, u64 b);
+	int (*node_fn)(struct tree_walk *w, u32 level, u64 index, u64 b);
+	void *ctx;
+};
+
+static int walk_node(struct tree_walk *w, u64 b, u32 level, u64 index,
+		     u32 depth)
+{
+	struct dirtylog_md *md = w->md;
+	struct dirtylog_disk_node *node;
+	u64 span, first, child;
+	int r, j;
+
+	if (level == 0) {
+		if (index >= md->nr_pages) {
+			DMERR("metadata bitmap page index %llu beyond the device", index);
+			return -EILSEQ;
+		}
+		return w->page_fn ? w->page_fn(w, index, b) : 0;
+	}
+	node = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	if (!node)
+		return -ENOMEM;
+	r = read_block(md, b, DIRTYLOG_NODE_MAGIC, node);
+	if (r)
+		goto out;
+	if (le32_to_cpu(node->level) != level) {
+		DMERR("metadata node %llu has level %u, expected %u", b,
+		      le32_to_cpu(node->level), level);
+		r = -EILSEQ;
+		goto out;
+	}
+	if (w->node_fn) {
+		r = w->node_fn(w, level, index, b);
+		if (r)
+			goto out;
+	}
+	span = span_of_entry(level);
+	first = index * DIRTYLOG_NODE_ENTRIES;
+	for (j = 0; j < DIRTYLOG_NODE_ENTRIES; j++) {
+		child = le64_to_cpu(node->entries[j]);
+		if (!child)
+			continue;
+		if ((first + j) * span >= md->nr_pages) {
+			DMERR("metadata node %llu points beyond the device", b);
+			r = -EILSEQ;
+			goto out;
+		}
+		r = walk_node(w, child, level - 1, first + j, depth);
+		if (r)
+			goto out;
+	}
+out:
+	kfree(node);
+	return r;
+}
+
+static int walk_tree(struct tree_walk *w, u64 root, u32 depth)
+{
+	if (!root)
+		return 0;
+	return walk_node(w, root, depth, 0, depth);
+}
+
+static int claim_page_fn(struct tree_walk *w, u64 page, u64 b)
+{
+	return claim_block(w->md, b);
+}
+
+static int claim_node_fn(struct tree_walk *w, u32 level, u64 index, u64 b)
+{
+	return claim_block(w->md, b);
+}
+
+static int free_page_fn(struct tree_walk *w, u64 page, u64 b)
+{
+	free_block(w->md, b);
+	return 0;
+}
+
+static int free_node_fn(struct tree_walk *w, u32 level, u64 index, u64 b)
+{
+	free_block(w->md, b);
+	return 0;
+}
+
+static int count_fn(struct tree_walk *w, u64 page, u64 b)
+{
+	(*(u64 *)w->ctx)++;
+	return 0;
+}
+
+static int count_node_fn(struct tree_walk *w, u32 level, u64 index, u64 b)
+{
+	(*(u64 *)w->ctx)++;
+	return 0;
+}
+
+static int tree_free(struct dirtylog_md *md, u64 root)
+{
+	struct tree_walk w = { .md = md, .page_fn = free_page_fn,
+			       .node_fn = free_node_fn };
+
+	return walk_tree(&w, root, md->atree.depth);
+}
+
+static int tree_count(struct dirtylog_md *md, u64 root, u64 *n)
+{
+	struct tree_walk w = { .md = md, .page_fn = count_fn,
+			       .node_fn = count_node_fn, .ctx = n };
+
+	*n = 0;
+	return walk_tree(&w, root, md->atree.depth);
+}
+
+/*
+ * Find the block of bitmap page @page in the tree at @root.  Returns 0 with
+ * *@b == 0 when the page is all zero, in which case *@next is the first page
+ * after it that may be non-zero.
+ */
+static int tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
+		       u64 *next)
+{
+	struct dirtylog_disk_node *node;
+	u32 level = md->atree.depth;
+	u64 cur = root, span, idx;
+	int r = 0;
+
+	*b = 0;
+	if (!cur) {
+		*next = md->nr_pages;
+		return 0;
+	}
+	node = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	if (!node)
+		return -ENOMEM;
+	while (level > 0) {
+		r = read_block(md, cur, DIRTYLOG_NODE_MAGIC, node);
+		if (r)
+			break;
+		if (le32_to_cpu(node->level) != level) {
+			DMERR_LIMIT("metadata node %llu has the wrong level", cur);
+			r = -EILSEQ;
+			break;
+		}
+		span = span_of_entry(level);
+		idx = div64_u64(page, span) % DIRTYLOG_NODE_ENTRIES;
+		cur = le64_to_cpu(node->entries[idx]);
+		if (!cur) {
+			*next = (div64_u64(page, span) + 1) * span;
+			break;
+		}
+		level--;
+	}
+	if (!r && level == 0)
+		*b = cur;
+	kfree(node);
+	return r;
+}
+
+static int read_page_bits(struct dirtylog_md *md, u64 b, unsigned long *bits,
+			  void *scratch)
+{
+	struct dirtylog_disk_page *pg = scratch;
+	int r;
+
+	r = read_block(md, b, DIRTYLOG_PAGE_MAGIC, pg);
+	if (!r)
+		memcpy(bits, pg->bits, DIRTYLOG_PAGE_BITMAP_BYTES);
+	return r;
+}
+
+static int write_page_bits(struct dirtylog_md *md, u64 b,
+			   const unsigned long *bits, void *scratch)
+{
+	struct dirtylog_disk_page *pg = scratch;
+
+	memset(pg, 0, sizeof(*pg));
+	memcpy(pg->bits, bits, DIRTYLOG_PAGE_BITMAP_BYTES);
+	return write_block(md, b, DIRTYLOG_PAGE_MAGIC, pg);
+}
+
+static int write_node(struct dirtylog_md *md, u64 b, u32 level,
+		      const u64 *entries, u32 n)
+{
+	struct dirtylog_disk_node *node;
+	u32 j;
+	int r;
+
+	node = kzalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	if (!node)
+		return -ENOMEM;
+	node->level = cpu_to_le32(level);
+	for (j = 0; j < n; j++)
+		node->entries[j] = cpu_to_le64(entries[j]);
+	r = write_block(md, b, DIRTYLOG_NODE_MAGIC, node);
+	kfree(node);
+	return r;
+}
+
+/*
+ * Union of two frozen trees, written to new blocks; both inputs are freed
+ * (in the state being built).  Pages only one tree has move over as they are.
+ */
+static int merge_trees(struct dirtylog_md *md, u64 a, u64 b, u32 level,
+		       u64 *out)
+{
+	struct dirtylog_disk_node *na = NULL, *nb = NULL;
+	unsigned long *ba = NULL, *bb = NULL;
+	u64 *ent = NULL, nblk;
+	void *scratch = NULL;
+	int r, j;
+
+	if (!a || !b) {
+		*out = a ? a : b;
+		return 0;
+	}
+	r = -ENOMEM;
+	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	if (!scratch)
+		goto out;
+	if (level == 0) {
+		ba = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+		bb = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+		if (!ba || !bb)
+			goto out;
+		r = read_page_bits(md, a, ba, scratch);
+		if (!r)
+			r = read_page_bits(md, b, bb, scratch);
+		if (r)
+			goto out;
+		bitmap_or(ba, ba, bb, DIRTYLOG_BITS_PER_PAGE);
+		r = alloc_block(md, &nblk);
+		if (!r)
+			r = write_page_bits(md, nblk, ba, scratch);
+		goto done;
+	}
+	na = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	nb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	ent = kcalloc(DIRTYLOG_NODE_ENTRIES, sizeof(u64), GFP_NOIO);
+	if (!na || !nb || !ent)
+		goto out;
+	r = read_block(md, a, DIRTYLOG_NODE_MAGIC, na);
+	if (!r)
+		r = read_block(md, b, DIRTYLOG_NODE_MAGIC, nb);
+	if (r)
+		goto out;
+	if (le32_to_cpu(na->level) != level || le32_to_cpu(nb->level) != level) {
+		DMERR("metadata node level mismatch while merging");
+		r = -EILSEQ;
+		goto out;
+	}
+	for (j = 0; j < DIRTYLOG_NODE_ENTRIES; j++) {
+		r = merge_trees(md, le64_to_cpu(na->entries[j]),
+				le64_to_cpu(nb->entries[j]), level - 1, &ent[j]);
+		if (r)
+			goto out;
+	}
+	r = alloc_block(md, &nblk);
+	if (!r)
+		r = write_node(md, nblk, level, ent, DIRTYLOG_NODE_ENTRIES);
+done:
+	if (!r) {
+		free_block(md, a);
+		free_block(md, b);
+		*out = nblk;
+	}
+out:
+	kfree(ent);
+	kfree(nb);
+	kfree(na);
+	kfree(bb);
+	kfree(ba);
+	kfree(scratch);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pending marks of the active interval */
+
+static void pending_free(struct dirtylog_pending *pd)
+{
+	if (pd) {
+		kfree(pd->spare);
+		kfree(pd);
+	}
+}
+
+void dirtylog_md_discard_pending_locked(struct dirtylog_md *md)
+{
+	struct dirtylog_pending *pd;
+	unsigned long p;
+
+	lockdep_assert_held(&md->lock);
+	xa_for_each(&md->pending, p, pd) {
+		xa_erase(&md->pending, p);
+		pending_free(pd);
+	}
+	md->nr_pending = 0;
+}
+
+static struct dirtylog_bitmap *active_locked(struct dirtylog_md *md)
+{
+	return rcu_dereference_protected(md->active, lockdep_is_held(&md->lock));
+}
+
+/* Get (or create, seeded from the in-memory page) the pending copy of @p. */
+static struct dirtylog_pending *pending_get(struct dirtylog_md *md, u64 p)
+{
+	struct dirtylog_bitmap *bm = active_locked(md);
+	struct dirtylog_pending *pd = xa_load(&md->pending, p);
+
+	if (pd)
+		return pd;
+	pd = kmalloc(sizeof(*pd), GFP_NOIO);
+	if (!pd)
+		return NULL;
+	pd->spare = NULL;
+	if (!rcu_access_pointer(bm->pages[p])) {
+		pd->spare = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+		if (!pd->spare) {
+			kfree(pd);
+			return NULL;
+		}
+	}
+	dirtylog_bitmap_copy_page(bm, p, pd->bits);
+	if (xa_err(xa_store(&md->pending, p, pd, GFP_NOIO))) {
+		pending_free(pd);
+		return NULL;
+	}
+	md->nr_pending++;
+	return pd;
+}
+
+/* Set bits of [block, block + count) in the pending copies of their pages. */
+static int pending_or_range(struct dirtylog_md *md, u64 block, u64 count)
+{
+	struct dirtylog_bitmap *bm = active_locked(md);
+	u64 end = block + count;
+
+	while (block < end) {
+		struct dirtylog_pending *pd;
+		u32 bit;
+		u64 p = div_u64_rem(block, DIRTYLOG_BITS_PER_PAGE, &bit);
+		u32 n = min_t(u64, end - block, DIRTYLOG_BITS_PER_PAGE - bit);
+
+		if (!dirtylog_bitmap_test_range(bm, block, n)) {
+			pd = pending_get(md, p);
+			if (!pd)
+				return -ENOMEM;
+			bitmap_set(pd->bits, bit, n);
+		}
+		block += n;
+	}
+	return 0;
+}
+
+/* Merge a whole bitmap page's bits into the pending copy of page @p. */
+static int pending_or_page(struct dirtylog_md *md, u64 p,
+			   const unsigned long *bits)
+{
+	struct dirtylog_pending *pd = pending_get(md, p);
+
+	if (!pd)
+		return -ENOMEM;
+	bitmap_or(pd->bits, pd->bits, bits, DIRTYLOG_BITS_PER_PAGE);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Commit */
+
+static int write_table(struct dirtylog_md *md)
+{
+	struct dirtylog_disk_table *tb;
+	u32 nr = DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES);
+	u64 *blocks = NULL;
+	u32 i, k;
+	int r = 0;
+
+	for (i = 0; i < md->nr_table_blocks; i++)
+		free_block(md, md->table_blocks[i]);
+	if (nr) {
+		blocks = kcalloc(nr, sizeof(u64), GFP_NOIO);
+		if (!blocks)
+			return -ENOMEM;
+		for (i = 0; i < nr && !r; i++)
+			r = alloc_block(md, &blocks[i]);
+		if (r) {
+			kfree(blocks);
+			return r;
+		}
+	}
+	tb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	if (!tb) {
+		kfree(blocks);
+		return -ENOMEM;
+	}
+	for (i = 0; i < nr && !r; i++) {
+		memset(tb, 0, sizeof(*tb));
+		tb->next = cpu_to_le64(i + 1 < nr ? blocks[i + 1] : 0);
+		for (k = 0; k < DIRTYLOG_TABLE_ENTRIES; k++) {
+			u32 c = i * DIRTYLOG_TABLE_ENTRIES + k;
+			struct dirtylog_disk_ckpt *e = &tb->entries[k];
+
+			if (c >= md->nr_ckpts)
+				break;
+			memcpy(e->name, md->ckpts[c].name, DIRTYLOG_NAME_MAX);
+			e->id = cpu_to_le64(md->ckpts[c].id);
+			e->ctime_ns = cpu_to_le64(md->ckpts[c].ctime_ns);
+			e->root = cpu_to_le64(md->ckpts[c].root);
+		}
+		tb->count = cpu_to_le32(k);
+		r = write_block(md, blocks[i], DIRTYLOG_TABLE_MAGIC, tb);
+	}
+	kfree(tb);
+	if (r) {
+		kfree(blocks);
+		return r;
+	}
+	kfree(md->table_blocks);
+	md->table_blocks = blocks;
+	md->nr_table_blocks = nr;
+	return 0;
+}
+
+static int write_superblock(struct dirtylog_md *md)
+{
+	struct dirtylog_disk_sb *sb;
+	int r;
+
+	sb = kzalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	if (!sb)
+		return -ENOMEM;
+	sb->version = cpu_to_le32(DIRTYLOG_VERSION_MAX);
+	sb->flags = cpu_to_le32(md->flags);
+	memcpy(sb->uuid, md->uuid, sizeof(sb->uuid));
+	sb->generation = cpu_to_le64(md->generation);
+	sb->data_sectors = cpu_to_le64(md->data_sectors);
+	sb->block_sectors = cpu_to_le32(md->block_sectors);
+	sb->depth = cpu_to_le32(md->atree.depth);
+	sb->nr_meta_blocks = cpu_to_le64(md->nr_meta_blocks);
+	sb->next_ckpt_id = cpu_to_le64(md->next_ckpt_id);
+	sb->nr_ckpts = cpu_to_le32(md->nr_ckpts);
+	sb->nr_table_blocks = cpu_to_le32(md->nr_table_blocks);
+	sb->table_root = cpu_to_le64(md->nr_table_blocks ? md->table_blocks[0] : 0);
+	sb->active_root = cpu_to_le64(atree_root(&md->atree));
+	r = write_block(md, 0, DIRTYLOG_SB_MAGIC, sb);
+	kfree(sb);
+	return r;
+}
+
+static void commit_failed(struct dirtylog_md *md, int r)
+{
+	md->failed = true;
+	DMERR("metadata commit failed (%d): metadata device unusable until reload", r);
+}
+
+/**
+ * dirtylog_md_commit_locked() - make every pending change durable
+ * @md: metadata
+ *
+ * Writes pending bitmap pages and dirty nodes of the active tree and, if
+ * changed, the checkpoint table, all to fresh blocks; flushes; writes the
+ * superblock; flushes.  Then publishes the pending bits to the in-memory
+ * bitmap so map() lets writes to those blocks through.
+ *
+ * Context: md->lock held; may sleep.
+ * Return: 0; -ENOSPC or -ENOMEM with nothing written (the caller rolls
+ * back); another error after a failed write, when @md is marked failed.
+ */
+int dirtylog_md_commit_locked(struct dirtylog_md *md)
+{
+	struct dirtylog_atree *t = &md->atree;
+	struct dirtylog_bitmap *bm = active_locked(md);
+	struct dirtylog_pending *pd;
+	unsigned long p;
+	void *scratch;
+	u64 need, i, nb, n;
+	u32 l;
+	int r;
+
+	lockdep_assert_held(&md->lock);
+	if (md->failed)
+		return -EIO;
+
+	xa_for_each(&md->pending, p, pd)
+		__set_bit(p / DIRTYLOG_NODE_ENTRIES, t->dirty[1]);
+	atree_propagate_dirty(t);
+	need = md->nr_pending + atree_nr_dirty_nodes(t);
+	if (md->table_dirty)
+		need += DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES);
+	if (need > nr_free_blocks(md)) {
+		DMERR_LIMIT("metadata device full: %llu blocks needed, %llu free",
+			    need, nr_free_blocks(md));
+		return -ENOSPC;
+	}
+	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	if (!scratch)
+		return -ENOMEM;
+
+	/* From here on only I/O errors can fail the commit. */
+	r = 0;
+	xa_for_each(&md->pending, p, pd) {
+		r = alloc_block(md, &nb);
+		if (r)
+			break;
+		r = write_page_bits(md, nb, pd->bits, scratch);
+		if (r)
+			break;
+		free_block(md, t->blk[0][p]);
+		t->blk[0][p] = nb;
+	}
+	for (l = 1; l <= t->depth && !r; l++) {
+		for_each_set_bit(i, t->dirty[l], t->nr[l]) {
+			u64 first = i * DIRTYLOG_NODE_ENTRIES;
+			u64 *child = &t->blk[l - 1][first];
+			bool empty;
+
+			n = min_t(u64, DIRTYLOG_NODE_ENTRIES, t->nr[l - 1] - first);
+			empty = !memchr_inv(child, 0, n * sizeof(u64));
+			free_block(md, t->blk[l][i]);
+			t->blk[l][i] = 0;
+			if (!empty) {
+				r = alloc_block(md, &nb);
+				if (!r)
+					r = write_node(md, nb, l, child, n);
+				if (r)
+					break;
+				t->blk[l][i] = nb;
+			}
+			if (l < t->depth)
+				__set_bit(i / DIRTYLOG_NODE_ENTRIES, t->dirty[l + 1]);
+		}
+		bitmap_zero(t->dirty[l], t->nr[l]);
+	}
+	kfree(scratch);
+	if (!r && md->table_dirty)
+		r = write_table(md);
+	if (!r)
+		r = dm_bufio_write_dirty_buffers(md->bufio);
+	if (!r)
+		r = dm_bufio_issue_flush(md->bufio);
+	if (!r) {
+		md->generation++;
+		r = write_superblock(md);
+	}
+	if (!r)
+		r = dm_bufio_write_dirty_buffers(md->bufio);
+	if (!r)
+		r = dm_bufio_issue_flush(md->bufio);
+	if (r) {
+		commit_failed(md, r);
+		return r;
+	}
+
+	md->table_dirty = false;
+	bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
+	xa_for_each(&md->pending, p, pd)
+		dirtylog_bitmap_publish(bm, p, pd->bits, &pd->spare);
+	dirtylog_md_discard_pending_locked(md);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Open, format, load */
+
+static int alloc_space_maps(struct dirtylog_md *md)
+{
+	size_t longs = BITS_TO_LONGS(md->nr_meta_blocks);
+
+	md->sm_committed = kvcalloc(longs, sizeof(long), GFP_KERNEL | __GFP_NOWARN);
+	md->sm_current = kvcalloc(longs, sizeof(long), GFP_KERNEL | __GFP_NOWARN);
+	if (!md->sm_committed || !md->sm_current)
+		return -ENOMEM;
+	__set_bit(0, md->sm_current);
+	md->nr_used = 1;
+	md->alloc_hint = 1;
+	return 0;
+}
+
+static int ensure_ckpt_capacity(struct dirtylog_md *md, u32 want)
+{
+	struct dirtylog_ckpt *n;
+	u32 cap;
+
+	if (want <= md->ckpt_capacity)
+		return 0;
+	cap = max_t(u32, 16, md->ckpt_capacity * 2);
+	while (cap < want)
+		cap *= 2;
+	cap = min_t(u32, cap, DIRTYLOG_MAX_CHECKPOINTS);
+	if (cap < want)
+		return -ENOSPC;
+	n = kvcalloc(cap, sizeof(*n), GFP_KERNEL | __GFP_NOWARN);
+	if (!n)
+		return -ENOMEM;
+	if (md->ckpts)
+		memcpy(n, md->ckpts, md->nr_ckpts * sizeof(*n));
+	kvfree(md->ckpts);
+	md->ckpts = n;
+	md->ckpt_capacity = cap;
+	return 0;
+}
+
+static int format(struct dirtylog_md *md, u64 data_sectors)
+{
+	int r;
+
+	generate_random_uuid(md->uuid);
+	md->generation = 0;
+	md->flags = 0;
+	md->next_ckpt_id = 1;
+	set_geometry(md, data_sectors);
+	r = atree_alloc(&md->atree, md->nr_pages);
+	if (r)
+		return r;
+	md->table_dirty = false;
+	r = write_superblock(md);
+	if (!r)
+		r = dm_bufio_write_dirty_buffers(md->bufio);
+	if (!r)
+		r = dm_bufio_issue_flush(md->bufio);
+	return r;
+}
+
+struct load_ctx {
+	struct dirtylog_bitmap *bm;
+	void *scratch;
+};
+
+static int load_active_page(struct tree_walk *w, u64 page, u64 b)
+{
+	struct dirtylog_md *md = w->md;
+	struct load_ctx *lc = w->ctx;
+	unsigned long *bits, *spare;
+	u64 first = page * DIRTYLOG_BITS_PER_PAGE;
+	u64 valid;
+	int r;
+
+	r = claim_block(md, b);
+	if (r)
+		return r;
+	md->atree.blk[0][page] = b;
+	bits = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_KERNEL);
+	spare = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_KERNEL);
+	if (!bits || !spare) {
+		kfree(bits);
+		kfree(spare);
+		return -ENOMEM;
+	}
+	r = read_page_bits(md, b, bits, lc->scratch);
+	if (!r) {
+		/* Bits past the end of the device are meaningless: drop them. */
+		valid = min_t(u64, DIRTYLOG_BITS_PER_PAGE, md->nr_blocks - first);
+		if (valid < DIRTYLOG_BITS_PER_PAGE)
+			bitmap_clear(bits, valid, DIRTYLOG_BITS_PER_PAGE - valid);
+		dirtylog_bitmap_publish(lc->bm, page, bits, &spare);
+	}
+	kfree(spare);
+	kfree(bits);
+	return r;
+}
+
+static int load_active_node(struct tree_walk *w, u32 level, u64 index, u64 b)
+{
+	struct dirtylog_md *md = w->md;
+
+	if (index >= md->atree.nr[level]) {
+		DMERR("metadata node index out of range");
+		return -EILSEQ;
+	}
+	md->atree.blk[level][index] = b;
+	return claim_block(md, b);
+}
+
+static int load_table(struct dirtylog_md *md, u64 first, u32 nr_blocks,
+		      u32 nr_ckpts, char **error)
+{
+	struct dirtylog_disk_table *tb;
+	u64 b = first;
+	u32 i, k, c = 0;
+	int r;
+
+	*error = "Corrupt checkpoint table in metadata";
+	if (nr_blocks != DIV_ROUND_UP(nr_ckpts, DIRTYLOG_TABLE_ENTRIES) ||
+	    (nr_blocks && !first) || (!nr_blocks && first))
+		return -EILSEQ;
+	r = ensure_ckpt_capacity(md, nr_ckpts);
+	if (r)
+		return r;
+	md->table_blocks = kcalloc(max_t(u32, nr_blocks, 1), sizeof(u64), GFP_KERNEL);
+	tb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_KERNEL);
+	if (!md->table_blocks || !tb) {
+		kfree(tb);
+		return -ENOMEM;
+	}
+	for (i = 0; i < nr_blocks; i++) {
+		r = claim_block(md, b);
+		if (!r)
+			r = read_block(md, b, DIRTYLOG_TABLE_MAGIC, tb);
+		if (r)
+			goto out;
+		md->table_blocks[i] = b;
+		if (le32_to_cpu(tb->count) > DIRTYLOG_TABLE_ENTRIES ||
+		    c + le32_to_cpu(tb->count) > nr_ckpts) {
+			r = -EILSEQ;
+			goto out;
+		}
+		for (k = 0; k < le32_to_cpu(tb->count); k++, c++) {
+			struct dirtylog_disk_ckpt *e = &tb->entries[k];
+			struct dirtylog_ckpt *ck = &md->ckpts[c];
+			u32 j;
+
+			memcpy(ck->name, e->name, DIRTYLOG_NAME_MAX);
+			ck->name[DIRTYLOG_NAME_MAX] = '\0';
+			ck->id = le64_to_cpu(e->id);
+			ck->ctime_ns = le64_to_cpu(e->ctime_ns);
+			ck->root = le64_to_cpu(e->root);
+			if (!dirtylog_valid_name(ck->name) || !ck->id ||
+			    ck->id >= md->next_ckpt_id ||
+			    (c && ck->id <= md->ckpts[c - 1].id) ||
+			    (c == 0 && ck->root)) {
+				DMERR("metadata checkpoint entry %u is invalid", c);
+				r = -EILSEQ;
+				goto out;
+			}
+			for (j = 0; j < c; j++) {
+				if (!strcmp(md->ckpts[j].name, ck->name)) {
+					DMERR("metadata holds checkpoint '%s' twice",
+					      ck->name);
+					r = -EILSEQ;
+					goto out;
+				}
+			}
+		}
+		b = le64_to_cpu(tb->next);
+		if ((i + 1 < nr_blocks) != (b != 0)) {
+			r = -EILSEQ;
+			goto out;
+		}
+	}
+	if (c != nr_ckpts)
+		r = -EILSEQ;
+	md->nr_ckpts = c;
+	update_latest(md);
+	md->nr_table_blocks = nr_blocks;
+out:
+	kfree(tb);
+	return r;
+}
+
+static int load(struct dirtylog_md *md, const struct dirtylog_disk_sb *sb,
+		u64 data_sectors, char **error)
+{
+	struct load_ctx lc = { };
+	struct tree_walk w = { .md = md };
+	struct dirtylog_bitmap *bm;
+	u32 version = le32_to_cpu(sb->version);
+	u64 recorded = le64_to_cpu(sb->data_sectors);
+	u32 i;
+	int r;
+
+	if (le32_to_cpu(sb->hdr.magic) != DIRTYLOG_SB_MAGIC ||
+	    le64_to_cpu(sb->hdr.blocknr) != 0) {
+		*error = "Metadata device holds something else (bad superblock magic)";
+		return -EINVAL;
+	}
+	if (le32_to_cpu(sb->hdr.csum) != block_csum(sb)) {
+		*error = "Metadata superblock checksum mismatch";
+		return -EILSEQ;
+	}
+	if (version < DIRTYLOG_VERSION_MIN || version > DIRTYLOG_VERSION_MAX) {
+		*error = "Unsupported metadata version";
+		return -EINVAL;
+	}
+	if (le32_to_cpu(sb->flags) & ~DIRTYLOG_SB_KNOWN_FLAGS) {
+		*error = "Metadata superblock has unknown flags";
+		return -EINVAL;
+	}
+	if (le32_to_cpu(sb->block_sectors) != md->block_sectors) {
+		*error = "Block size does not match the one recorded in the metadata";
+		return -EINVAL;
+	}
+	if (!recorded || recorded > data_sectors) {
+		*error = recorded ?
+			"Device is smaller than recorded in the metadata: shrinking is not supported" :
+			"Corrupt metadata superblock (zero data size)";
+		return -EINVAL;
+	}
+	if (le64_to_cpu(sb->next_ckpt_id) == 0 ||
+	    le32_to_cpu(sb->nr_ckpts) > DIRTYLOG_MAX_CHECKPOINTS) {
+		*error = "Corrupt metadata superblock";
+		return -EILSEQ;
+	}
+	memcpy(md->uuid, sb->uuid, sizeof(md->uuid));
+	md->generation = le64_to_cpu(sb->generation);
+	md->flags = le32_to_cpu(sb->flags);
+	md->next_ckpt_id = le64_to_cpu(sb->next_ckpt_id);
+	set_geometry(md, recorded);
+	if (le32_to_cpu(sb->depth) != depth_for(md->nr_pages)) {
+		*error = "Corrupt metadata superblock (tree depth)";
+		return -EILSEQ;
+	}
+	r = atree_alloc(&md->atree, md->nr_pages);
+	if (r) {
+		*error = "Cannot allocate memory for the active interval";
+		return r;
+	}
+
+	r = load_table(md, le64_to_cpu(sb->table_root),
+		       le32_to_cpu(sb->nr_table_blocks),
+		       le32_to_cpu(sb->nr_ckpts), error);
+	if (r) {
+		if (r == -EIO)
+			*error = "Cannot read the checkpoint table";
+		return r;
+	}
+
+	*error = "Corrupt bitmap tree in metadata";
+	w.page_fn = claim_page_fn;
+	w.node_fn = claim_node_fn;
+	for (i = 0; i < md->nr_ckpts; i++) {
+		r = walk_tree(&w, md->ckpts[i].root, md->atree.depth);
+		if (r)
+			return r;
+	}
+
+	bm = dirtylog_bitmap_alloc(md->nr_blocks);
+	lc.scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_KERNEL);
+	if (!bm || !lc.scratch) {
+		dirtylog_bitmap_free(bm);
+		kfree(lc.scratch);
+		*error = "Cannot allocate memory for the active interval";
+		return -ENOMEM;
+	}
+	lc.bm = bm;
+	w.page_fn = load_active_page;
+	w.node_fn = load_active_node;
+	w.ctx = &lc;
+	r = walk_tree(&w, le64_to_cpu(sb->active_root), md->atree.depth);
+	kfree(lc.scratch);
+	if (r) {
+		dirtylog_bitmap_free(bm);
+		return r;
+	}
+	rcu_assign_pointer(md->active, bm);
+	bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
+	return 0;
+}
+
+/**
+ * dirtylog_md_open() - open, validate or format the metadata
+ * @bdev: metadata device
+ * @block_sectors: tracking block size from the table line
+ * @data_sectors: length of the target
+ * @error: set to a static reason on failure
+ *
+ * A metadata device whose first block is all zero is formatted.  Anything
+ * else must be valid dirtylog metadata with the same block size and a data
+ * size no larger than @data_sectors; nothing is written in that case (a
+ * larger @data_sectors is applied later with dirtylog_md_grow()).
+ *
+ * Context: process context, may sleep.  Return: metadata or ERR_PTR().
+ */
+struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
+				     u32 block_sectors, u64 data_sectors,
+				     char **error)
+{
+	struct dirtylog_disk_sb *sb = NULL;
+	struct dirtylog_md *md;
+	struct dm_buffer *buf;
+	void *data;
+	int r;
+
+	md = kzalloc(sizeof(*md), GFP_KERNEL);
+	if (!md) {
+		*error = "Cannot allocate metadata context";
+		return ERR_PTR(-ENOMEM);
+	}
+	mutex_init(&md->lock);
+	xa_init(&md->pending);
+	md->bdev = bdev;
+	md->block_sectors = block_sectors;
+	md->block_shift = ilog2(block_sectors);
+	md->nr_meta_blocks = min_t(u64, bdev_nr_sectors(bdev) >> 3,
+				   DIRTYLOG_MAX_META_BLOCKS);
+	if (md->nr_meta_blocks < DIRTYLOG_MIN_META_BLOCKS) {
+		*error = "Metadata device too small: at least 64 KiB needed";
+		r = -EINVAL;
+		goto bad;
+	}
+
+	md->bufio = dm_bufio_client_create(bdev, DIRTYLOG_META_BLOCK_SIZE, 4, 0,
+					   NULL, NULL, 0);
+	if (IS_ERR(md->bufio)) {
+		*error = "Cannot create metadata buffer cache";
+		r = PTR_ERR(md->bufio);
+		md->bufio = NULL;
+		goto bad;
+	}
+	r = alloc_space_maps(md);
+	if (r) {
+		*error = "Cannot allocate metadata space map";
+		goto bad;
+	}
+
+	data = dm_bufio_read(md->bufio, 0, &buf);
+	if (IS_ERR(data)) {
+		*error = "Cannot read the metadata superblock";
+		r = PTR_ERR(data);
+		goto bad;
+	}
+	sb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_KERNEL);
+	if (sb)
+		memcpy(sb, data, DIRTYLOG_META_BLOCK_SIZE);
+	dm_bufio_release(buf);
+	if (!sb) {
+		*error = "Cannot allocate metadata context";
+		r = -ENOMEM;
+		goto bad;
+	}
+
+	if (block_is_zero(sb)) {
+		struct dirtylog_bitmap *bm;
+
+		r = format(md, data_sectors);
+		if (r) {
+			*error = "Cannot format the metadata device";
+			goto bad;
+		}
+		bm = dirtylog_bitmap_alloc(md->nr_blocks);
+		if (!bm) {
+			*error = "Cannot allocate memory for the active interval";
+			r = -ENOMEM;
+			goto bad;
+		}
+		rcu_assign_pointer(md->active, bm);
+		bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
+		DMINFO("formatted metadata device %pg", bdev);
+	} else {
+		r = load(md, sb, data_sectors, error);
+		if (r)
+			goto bad;
+	}
+	kfree(sb);
+	return md;
+
+bad:
+	kfree(sb);
+	dirtylog_md_close(md);
+	return ERR_PTR(r);
+}
+
+/**
+ * dirtylog_md_close() - free the in-memory state (nothing is written)
+ * @md: metadata, may be NULL
+ *
+ * Context: no reader of the active bitmap may remain.
+ */
+void dirtylog_md_close(struct dirtylog_md *md)
+{
+	if (!md)
+		return;
+	xa_destroy(&md->pending);
+	dirtylog_bitmap_free(rcu_dereference_protected(md->active, 1));
+	atree_free(&md->atree);
+	kvfree(md->ckpts);
+	kfree(md->table_blocks);
+	kvfree(md->sm_committed);
+	kvfree(md->sm_current);
+	if (md->bufio)
+		dm_bufio_client_destroy(md->bufio);
+	kfree(md);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Accessors */
+
+void dirtylog_md_lock(struct dirtylog_md *md)
+{
+	mutex_lock(&md->lock);
+}
+
+void dirtylog_md_unlock(struct dirtylog_md *md)
+{
+	mutex_unlock(&md->lock);
+}
+
+u64 dirtylog_md_data_sectors(struct dirtylog_md *md)
+{
+	return READ_ONCE(md->data_sectors);
+}
+
+u32 dirtylog_md_block_sectors(struct dirtylog_md *md)
+{
+	return md->block_sectors;
+}
+
+/*
+ * Context: any; takes no lock that a worker or a suspend could hold, so
+ * status never waits.  Fields may be a moment apart.
+ */
+void dirtylog_md_stats(struct dirtylog_md *md, struct dirtylog_md_stats *st)
+{
+	struct dirtylog_bitmap *bm;
+	u32 n;
+
+	rcu_read_lock();
+	bm = rcu_dereference(md->active);
+	st->nr_blocks = bm->nr_blocks;
+	st->dirty_active = READ_ONCE(bm->nr_set);
+	rcu_read_unlock();
+	n = READ_ONCE(md->nr_ckpts);
+	st->nr_checkpoints = n;
+	st->latest_id = READ_ONCE(md->latest_id);
+	st->meta_used = READ_ONCE(md->nr_used);
+	st->meta_total = md->nr_meta_blocks;
+	st->invalid = READ_ONCE(md->flags) & DIRTYLOG_SB_FLAG_INVALID;
+	st->failed = READ_ONCE(md->failed);
+}
+
+bool dirtylog_md_test_range(struct dirtylog_md *md, u64 block, u64 count)
+{
+	return dirtylog_bitmap_test_range(rcu_dereference(md->active), block,
+					  count);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Marking */
+
+int dirtylog_md_mark_locked(struct dirtylog_md *md, u64 block, u64 count)
+{
+	lockdep_assert_held(&md->lock);
+	if (!count || block >= md->nr_blocks || count > md->nr_blocks - block)
+		return -EINVAL;
+	return pending_or_range(md, block, count);
+}
+
+u64 dirtylog_md_nr_pending_locked(struct dirtylog_md *md)
+{
+	lockdep_assert_held(&md->lock);
+	return md->nr_pending;
+}
+
+/**
+ * dirtylog_md_mark() - mark blocks dirty in the active interval, durably
+ * @md: metadata
+ * @block: first block
+ * @count: number of blocks
+ *
+ * Large ranges are committed in batches so memory stays bounded; on return
+ * every block of the range is durable (or an error is returned).
+ */
+int dirtylog_md_mark(struct dirtylog_md *md, u64 block, u64 count)
+{
+	u64 step, end;
+	int r = 0;
+
+	mutex_lock(&md->lock);
+	if (!count || block >= md->nr_blocks || count > md->nr_blocks - block) {
+		r = -EINVAL;
+		goto out;
+	}
+	end = block + count;
+	while (block < end && !r) {
+		step = min_t(u64, end - block,
+			     (u64)DIRTYLOG_BITS_PER_PAGE * DIRTYLOG_PENDING_BATCH);
+		r = pending_or_range(md, block, step);
+		if (!r)
+			r = dirtylog_md_commit_locked(md);
+		if (r && r != -EIO && !md->failed)
+			dirtylog_md_discard_pending_locked(md);
+		block += step;
+	}
+out:
+	mutex_unlock(&md->lock);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Checkpoints */
+
+static int find_ckpt(struct dirtylog_md *md, const char *name)
+{
+	u32 i;
+
+	for (i = 0; i < md->nr_ckpts; i++)
+		if (!strcmp(md->ckpts[i].name, name))
+			return i;
+	return -ENOENT;
+}
+
+/* Replace the active bitmap; readers of the old one are gone on return. */
+static struct dirtylog_bitmap *swap_active(struct dirtylog_md *md,
+					   struct dirtylog_bitmap *bm)
+{
+	struct dirtylog_bitmap *old = active_locked(md);
+
+	rcu_assign_pointer(md->active, bm);
+	synchronize_rcu();
+	return old;
+}
+
+/* Undo an operation that failed before anything was written. */
+static void rollback(struct dirtylog_md *md)
+{
+	dirtylog_md_discard_pending_locked(md);
+	sm_rollback(md);
+}
+
+/**
+ * dirtylog_md_checkpoint_create() - freeze the active interval
+ * @md: metadata
+ * @name: validated checkpoint name
+ * @collect: called after the new active bitmap is visible to map(), with
+ *	     md->lock held, to mark writes still in flight in the new interval
+ *	     (dirtylog_md_mark_locked())
+ * @ctx: for @collect
+ * @id: the new checkpoint's id
+ *
+ * Atomic on disk: one commit adds the table entry, freezes the old
+ * interval and starts the new one with the in-flight writes in it.
+ */
+int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
+				  dirtylog_collect_fn collect, void *ctx,
+				  u64 *id)
+{
+	struct dirtylog_bitmap *nbm, *obm;
+	struct dirtylog_atree oat;
+	struct dirtylog_ckpt *ck;
+	int r;
+
+	mutex_lock(&md->lock);
+	r = -EIO;
+	if (md->failed)
+		goto out;
+	r = -EEXIST;
+	if (find_ckpt(md, name) >= 0)
+		goto out;
+	if (md->nr_ckpts >= DIRTYLOG_MAX_CHECKPOINTS) {
+		DMERR("cannot create checkpoint: the limit of %u is reached",
+		      DIRTYLOG_MAX_CHECKPOINTS);
+		r = -ENOSPC;
+		goto out;
+	}
+	r = ensure_ckpt_capacity(md, md->nr_ckpts + 1);
+	if (r)
+		goto out;
+	nbm = dirtylog_bitmap_alloc(md->nr_blocks);
+	if (!nbm) {
+		r = -ENOMEM;
+		goto out;
+	}
+	oat = md->atree;
+	r = atree_alloc(&md->atree, md->nr_pages);
+	if (r) {
+		md->atree = oat;
+		dirtylog_bitmap_free(nbm);
+		goto out;
+	}
+
+	ck = &md->ckpts[md->nr_ckpts];
+	memset(ck, 0, sizeof(*ck));
+	strscpy(ck->name, name, sizeof(ck->name));
+	ck->id = md->next_ckpt_id;
+	ck->ctime_ns = ktime_get_real_ns();
+	if (md->nr_ckpts)
+		ck->root = atree_root(&oat);
+	else
+		atree_free_blocks(md, &oat);	/* nobody asks what came before */
+	md->nr_ckpts++;
+	md->next_ckpt_id++;
+	md->table_dirty = true;
+
+	obm = swap_active(md, nbm);
+	if (collect)
+		collect(ctx, md);
+	r = dirtylog_md_commit_locked(md);
+	if (r && !md->failed) {
+		rollback(md);
+		md->nr_ckpts--;
+		md->next_ckpt_id--;
+		md->table_dirty = false;
+		atree_free(&md->atree);
+		md->atree = oat;
+		dirtylog_bitmap_free(swap_active(md, obm));
+		goto out;
+	}
+	if (!r)
+		*id = ck->id;
+	update_latest(md);
+	atree_free(&oat);
+	dirtylog_bitmap_free(obm);
+out:
+	mutex_unlock(&md->lock);
+	return r;
+}
+
+static int merge_into_active(struct tree_walk *w, u64 page, u64 b)
+{
+	struct dirtylog_md *md = w->md;
+	unsigned long *bits;
+	int r;
+
+	bits = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+	if (!bits)
+		return -ENOMEM;
+	r = read_page_bits(md, b, bits, w->ctx);
+	if (!r)
+		r = pending_or_page(md, page, bits);
+	kfree(bits);
+	return r;
+}
+
+/**
+ * dirtylog_md_checkpoint_delete() - delete a checkpoint, merging intervals
+ * @md: metadata
+ * @name: checkpoint name
+ *
+ * The interval after the checkpoint is merged into the one before it, so
+ * every other checkpoint's answer is unchanged; deleting the oldest drops
+ * the interval before it.  One atomic commit.
+ */
+int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name)
+{
+	struct dirtylog_ckpt removed, *next = NULL;
+	u64 next_root = 0, merged, need;
+	int i, r;
+
+	mutex_lock(&md->lock);
+	r = -EIO;
+	if (md->failed)
+		goto out;
+	i = find_ckpt(md, name);
+	r = i;
+	if (i < 0)
+		goto out;
+	removed = md->ckpts[i];
+	if (i + 1 < md->nr_ckpts) {
+		next = &md->ckpts[i + 1];
+		next_root = next->root;
+	}
+
+	if (i == 0) {
+		/* The interval before the oldest is never queried. */
+		if (next) {
+			r = tree_free(md, next->root);
+			if (r)
+				goto fail;
+			next->root = 0;
+		}
+	} else if (next) {
+		r = tree_count(md, min(removed.root, next->root) ? removed.root : 0,
+			       &need);
+		if (r)
+			goto fail;
+		if (need > nr_free_blocks(md)) {
+			r = -ENOSPC;
+			goto fail;
+		}
+		r = merge_trees(md, removed.root, next->root, md->atree.depth,
+				&merged);
+		if (r)
+			goto fail;
+		next->root = merged;
+	} else {
+		/* Newest: its interval is active; fold the one before into it. */
+		struct tree_walk w = { .md = md, .page_fn = merge_into_active,
+				       .node_fn = free_node_fn };
+
+		w.ctx = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+		if (!w.ctx) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		r = walk_tree(&w, removed.root, md->atree.depth);
+		kfree(w.ctx);
+		if (r)
+			goto fail;
+		r = tree_free(md, removed.root);
+		if (r)
+			goto fail;
+	}
+
+	memmove(&md->ckpts[i], &md->ckpts[i + 1],
+		(md->nr_ckpts - i - 1) * sizeof(*md->ckpts));
+	md->nr_ckpts--;
+	md->table_dirty = true;
+	r = dirtylog_md_commit_locked(md);
+	update_latest(md);
+	if (!r || md->failed)
+		goto out;
+	/* Put the entry back as it was. */
+	memmove(&md->ckpts[i + 1], &md->ckpts[i],
+		(md->nr_ckpts - i) * sizeof(*md->ckpts));
+	md->ckpts[i] = removed;
+	md->nr_ckpts++;
+	md->table_dirty = false;
+	if (i + 1 < md->nr_ckpts)
+		md->ckpts[i + 1].root = next_root;
+	update_latest(md);
+	rollback(md);
+	goto out;
+fail:
+	if (next)
+		next->root = next_root;
+	rollback(md);
+out:
+	mutex_unlock(&md->lock);
+	return r;
+}
+
+/**
+ * dirtylog_md_reset() - forget every checkpoint and start a new chain
+ * @md: metadata
+ *
+ * Gives the metadata a new instance uuid and clears the invalid state.
+ */
+int dirtylog_md_reset(struct dirtylog_md *md)
+{
+	struct dirtylog_bitmap *nbm, *obm;
+	struct dirtylog_atree oat;
+	u32 oflags;
+	u8 ouuid[16];
+	u32 onr;
+	int r;
+
+	mutex_lock(&md->lock);
+	r = -EIO;
+	if (md->failed)
+		goto out;
+	nbm = dirtylog_bitmap_alloc(md->nr_blocks);
+	r = -ENOMEM;
+	if (!nbm)
+		goto out;
+	oat = md->atree;
+	r = atree_alloc(&md->atree, md->nr_pages);
+	if (r) {
+		md->atree = oat;
+		dirtylog_bitmap_free(nbm);
+		goto out;
+	}
+	onr = md->nr_ckpts;
+	oflags = md->flags;
+	memcpy(ouuid, md->uuid, sizeof(ouuid));
+
+	bitmap_zero(md->sm_current, md->nr_meta_blocks);
+	__set_bit(0, md->sm_current);
+	md->nr_used = 1;
+	kfree(md->table_blocks);
+	md->table_blocks = NULL;
+	md->nr_table_blocks = 0;
+	md->nr_ckpts = 0;
+	md->flags &= ~DIRTYLOG_SB_FLAG_INVALID;
+	generate_random_uuid(md->uuid);
+	md->table_dirty = true;
+	obm = swap_active(md, nbm);
+	r = dirtylog_md_commit_locked(md);
+	if (r && !md->failed) {
+		/* Only memory can be short here (all space was freed). */
+		md->nr_ckpts = onr;
+		md->flags = oflags;
+		memcpy(md->uuid, ouuid, sizeof(ouuid));
+		atree_free(&md->atree);
+		md->atree = oat;
+		dirtylog_bitmap_free(swap_active(md, obm));
+		rollback(md);
+		goto out;
+	}
+	update_latest(md);
+	atree_free(&oat);
+	dirtylog_bitmap_free(obm);
+out:
+	mutex_unlock(&md->lock);
+	return r;
+}
+
+/**
+ * dirtylog_md_grow() - extend every bitmap to a larger data device
+ * @md: metadata
+ * @data_sectors: new length of the target, larger than the recorded one
+ *
+ * Blocks beyond the old end (and the old partial last block) are marked
+ * dirty in the active interval: their content is new to every backup.
+ * One atomic commit; on failure nothing changes.
+ */
+int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
+{
+	struct dirtylog_bitmap *nbm = NULL, *obm;
+	struct dirtylog_atree oat;
+	u64 old_sectors, old_blocks, first, p, nb, *old_roots = NULL;
+	u32 new_depth, i, l;
+	int r;
+
+	mutex_lock(&md->lock);
+	r = -EIO;
+	if (md->failed)
+		goto out;
+	r = 0;
+	if (data_sectors <= md->data_sectors)
+		goto out;
+	old_sectors = md->data_sectors;
+	old_blocks = md->nr_blocks;
+	obm = active_locked(md);
+	oat = md->atree;
+
+	r = -ENOMEM;
+	old_roots = kcalloc(max_t(u32, md->nr_ckpts, 1), sizeof(u64), GFP_KERNEL);
+	if (!old_roots)
+		goto out;
+	for (i = 0; i < md->nr_ckpts; i++)
+		old_roots[i] = md->ckpts[i].root;
+	set_geometry(md, data_sectors);
+	new_depth = depth_for(md->nr_pages);
+	nbm = dirtylog_bitmap_grow(obm, md->nr_blocks);
+	if (!nbm)
+		goto undo_geometry;
+	if (atree_alloc(&md->atree, md->nr_pages)) {
+		md->atree = oat;
+		goto undo_geometry;
+	}
+	/* Carry the pages over and rewrite every node above them. */
+	for (p = 0; p < oat.nr[0]; p++) {
+		md->atree.blk[0][p] = oat.blk[0][p];
+		if (oat.blk[0][p])
+			__set_bit(p / DIRTYLOG_NODE_ENTRIES, md->atree.dirty[1]);
+	}
+	for (l = 1; l <= oat.depth; l++)
+		for (p = 0; p < oat.nr[l]; p++)
+			free_block(md, oat.blk[l][p]);
+
+	/* Frozen trees keep their shape under a taller root. */
+	r = 0;
+	for (i = 0; i < md->nr_ckpts && !r; i++) {
+		for (l = oat.depth + 1; l <= new_depth && md->ckpts[i].root; l++) {
+			u64 root = md->ckpts[i].root;
+
+			r = alloc_block(md, &nb);
+			if (!r)
+				r = write_node(md, nb, l, &root, 1);
+			if (r)
+				break;
+			md->ckpts[i].root = nb;
+		}
+	}
+	md->table_dirty = true;
+	rcu_assign_pointer(md->active, nbm);
+	synchronize_rcu();
+	first = old_sectors >> md->block_shift;	/* the old partial block too */
+	if (!r)
+		r = pending_or_range(md, first, md->nr_blocks - first);
+	if (!r)
+		r = dirtylog_md_commit_locked(md);
+	if (!r) {
+		atree_free(&oat);
+		dirtylog_bitmap_free_shell(obm);
+		DMINFO("grew from %llu to %llu blocks", old_blocks, md->nr_blocks);
+		goto out;
+	}
+	if (md->failed)
+		goto out;
+
+	DMERR("cannot grow the metadata (%d)", r);
+	rollback(md);
+	rcu_assign_pointer(md->active, obm);
+	synchronize_rcu();
+	atree_free(&md->atree);
+	md->atree = oat;
+	md->table_dirty = false;
+	for (i = 0; i < md->nr_ckpts; i++)
+		md->ckpts[i].root = old_roots[i];
+undo_geometry:
+	dirtylog_bitmap_free_shell(nbm);
+	set_geometry(md, old_sectors);
+out:
+	kfree(old_roots);
+	mutex_unlock(&md->lock);
+	return r;
+}
+
+/**
+ * dirtylog_md_set_invalid() - record that tracking has gaps
+ * @md: metadata
+ *
+ * Best effort: the flag is kept in memory and written to the superblock if
+ * the metadata device still takes writes.
+ */
+int dirtylog_md_set_invalid(struct dirtylog_md *md)
+{
+	int r = 0;
+
+	mutex_lock(&md->lock);
+	if (!(md->flags & DIRTYLOG_SB_FLAG_INVALID)) {
+		WRITE_ONCE(md->flags, md->flags | DIRTYLOG_SB_FLAG_INVALID);
+		dirtylog_md_discard_pending_locked(md);
+		sm_rollback(md);
+		if (!md->failed) {
+			md->generation++;
+			r = write_superblock(md);
+			if (!r)
+				r = dm_bufio_write_dirty_buffers(md->bufio);
+			if (!r)
+				r = dm_bufio_issue_flush(md->bufio);
+			if (r)
+				md->failed = true;
+		}
+	}
+	mutex_unlock(&md->lock);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Queries */
+
+struct extent_out {
+	dirtylog_extent_fn emit;
+	void *ctx;
+	u64 start, count;
+	int stop;
+};
+
+static void out_bits(struct extent_out *o, u64 first, const unsigned long *bits,
+		     u64 nbits)
+{
+	unsigned long i = 0, e;
+
+	while (!o->stop) {
+		i = find_next_bit(bits, nbits, i);
+		if (i >= nbits)
+			break;
+		e = find_next_zero_bit(bits, nbits, i);
+		if (o->count && o->start + o->count == first + i) {
+			o->count += e - i;
+		} else {
+			if (o->count)
+				o->stop = o->emit(o->ctx, o->start, o->count);
+			o->start = first + i;
+			o->count = e - i;
+		}
+		i = e;
+	}
+}
+
+/**
+ * dirtylog_md_query() - dirty extents since checkpoint @since
+ * @md: metadata
+ * @since: checkpoint name
+ * @until: NULL for "up to now", else a newer checkpoint
+ * @emit: called for each extent; returns non-zero to stop
+ * @ctx: for @emit
+ *
+ * Emits maximal extents in ascending order.  Holds md->lock, so the answer
+ * is one point in time; never waits for the worker.
+ *
+ * Return: 0, -ENOENT for an unknown checkpoint, -EINVAL when @until is not
+ * newer than @since, -ESTALE when tracking is invalid, -EIO/-EILSEQ on
+ * metadata read errors.
+ */
+int dirtylog_md_query(struct dirtylog_md *md, const char *since,
+		      const char *until, dirtylog_extent_fn emit, void *ctx)
+{
+	struct extent_out o = { .emit = emit, .ctx = ctx };
+	unsigned long *acc = NULL, *tmp = NULL;
+	struct dirtylog_bitmap *bm;
+	void *scratch = NULL;
+	int s, u, i, r;
+	u64 p, next, b, nxt;
+	bool use_active;
+
+	mutex_lock(&md->lock);
+	r = -ESTALE;
+	if (md->flags & DIRTYLOG_SB_FLAG_INVALID) {
+		DMERR_LIMIT("checkpoints are untrustworthy after a metadata error: a full backup is needed, then send 'reset'");
+		goto out;
+	}
+	s = find_ckpt(md, since);
+	r = s;
+	if (s < 0)
+		goto out;
+	u = md->nr_ckpts;
+	if (until) {
+		u = find_ckpt(md, until);
+		r = u;
+		if (u < 0)
+			goto out;
+		r = -EINVAL;
+		if (u <= s)
+			goto out;
+	}
+	use_active = !until;
+	r = -ENOMEM;
+	acc = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_KERNEL);
+	tmp = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_KERNEL);
+	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_KERNEL);
+	if (!acc || !tmp || !scratch)
+		goto out;
+	bm = active_locked(md);
+
+	r = 0;
+	/* Intervals s+1 .. u-1 end at checkpoints s+1 .. u-1; u is its own. */
+	for (p = 0; p < md->nr_pages && !o.stop && !r; p = next) {
+		bool any = false;
+
+		next = md->nr_pages;
+		memset(acc, 0, DIRTYLOG_PAGE_BITMAP_BYTES);
+		for (i = s + 1; i <= u && i < md->nr_ckpts; i++) {
+			r = tree_lookup(md, md->ckpts[i].root, p, &b, &nxt);
+			if (r)
+				break;
+			if (b) {
+				r = read_page_bits(md, b, tmp, scratch);
+				if (r)
+					break;
+				bitmap_or(acc, acc, tmp, DIRTYLOG_BITS_PER_PAGE);
+				any = true;
+			} else {
+				next = min(next, nxt);
+			}
+		}
+		if (r)
+			break;
+		if (use_active) {
+			if (rcu_access_pointer(bm->pages[p])) {
+				dirtylog_bitmap_copy_page(bm, p, tmp);
+				bitmap_or(acc, acc, tmp, DIRTYLOG_BITS_PER_PAGE);
+				any = true;
+			} else {
+				next = min(next, p + 1);
+			}
+		}
+		if (any) {
+			out_bits(&o, p * DIRTYLOG_BITS_PER_PAGE, acc,
+				 min_t(u64, DIRTYLOG_BITS_PER_PAGE,
+				       md->nr_blocks - p * DIRTYLOG_BITS_PER_PAGE));
+			next = p + 1;
+		}
+		next = max(next, p + 1);
+	}
+	if (!r && !o.stop && o.count)
+		o.stop = emit(ctx, o.start, o.count);
+out:
+	kfree(scratch);
+	kfree(tmp);
+	kfree(acc);
+	mutex_unlock(&md->lock);
+	return r;
+}
+
+int dirtylog_md_list(struct dirtylog_md *md,
+		     int (*fn)(void *ctx, const struct dirtylog_ckpt_info *ci),
+		     void *ctx)
+{
+	struct dirtylog_ckpt_info ci;
+	u32 i;
+	int r = 0;
+
+	mutex_lock(&md->lock);
+	for (i = 0; i < md->nr_ckpts && !r; i++) {
+		memcpy(ci.name, md->ckpts[i].name, sizeof(ci.name));
+		ci.id = md->ckpts[i].id;
+		ci.ctime_ns = md->ckpts[i].ctime_ns;
+		r = fn(ctx, &ci);
+	}
+	mutex_unlock(&md->lock);
+	return r;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * dm-dirtylog metadata: the on-disk format (superblock, checkpoint table,
+ * per-interval bitmap trees), the in-memory state of the active interval,
+ * and atomic copy-on-write commits.
+ *
+ * Every function here takes the metadata lock itself unless its name ends
+ * in _locked; the _locked ones require it (asserted with lockdep).  All
+ * functions may sleep.  Only the target's worker calls the ones that
+ * change metadata; queries may be called from any process context.
+ */
+#ifndef DIRTYLOG_METADATA_H
+#define DIRTYLOG_METADATA_H
+
+#include <linux/blkdev.h>
+#include <linux/types.h>
+
+#include "dirtylog-bitmap.h"
+
+#define DIRTYLOG_NAME_MAX		64
+#define DIRTYLOG_MAX_CHECKPOINTS	4096
+#define DIRTYLOG_META_BLOCK_SIZE	4096
+
+struct dirtylog_md;
+
+struct dirtylog_md_stats {
+	u64 nr_blocks;
+	u64 dirty_active;
+	u32 nr_checkpoints;
+	u64 latest_id;
+	u64 meta_used;
+	u64 meta_total;
+	bool invalid;
+	bool failed;
+};
+
+struct dirtylog_ckpt_info {
+	char name[DIRTYLOG_NAME_MAX + 1];
+	u64 id;
+	u64 ctime_ns;
+};
+
+struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
+				     u32 block_sectors, u64 data_sectors,
+				     char **error);
+void dirtylog_md_close(struct dirtylog_md *md);
+
+u64 dirtylog_md_data_sectors(struct dirtylog_md *md);
+u32 dirtylog_md_block_sectors(struct dirtylog_md *md);
+void dirtylog_md_stats(struct dirtylog_md *md, struct dirtylog_md_stats *st);
+
+/* Fast path (rcu_read_lock() held): are all of these blocks marked? */
+bool dirtylog_md_test_range(struct dirtylog_md *md, u64 block, u64 count);
+
+void dirtylog_md_lock(struct dirtylog_md *md);
+void dirtylog_md_unlock(struct dirtylog_md *md);
+int dirtylog_md_mark_locked(struct dirtylog_md *md, u64 block, u64 count);
+u64 dirtylog_md_nr_pending_locked(struct dirtylog_md *md);
+int dirtylog_md_commit_locked(struct dirtylog_md *md);
+void dirtylog_md_discard_pending_locked(struct dirtylog_md *md);
+
+int dirtylog_md_mark(struct dirtylog_md *md, u64 block, u64 count);
+
+typedef void (*dirtylog_collect_fn)(void *ctx, struct dirtylog_md *md);
+int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
+				  dirtylog_collect_fn collect, void *ctx,
+				  u64 *id);
+int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name);
+int dirtylog_md_reset(struct dirtylog_md *md);
+int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors);
+int dirtylog_md_set_invalid(struct dirtylog_md *md);
+
+bool dirtylog_valid_name(const char *name);
+
+/* Emits one extent; returns non-zero to stop the walk. */
+typedef int (*dirtylog_extent_fn)(void *ctx, u64 start, u64 count);
+int dirtylog_md_query(struct dirtylog_md *md, const char *since,
+		      const char *until, dirtylog_extent_fn emit, void *ctx);
+int dirtylog_md_list(struct dirtylog_md *md,
+		     int (*fn)(void *ctx, const struct dirtylog_ckpt_info *ci),
+		     void *ctx);
+
+#endif /* DIRTYLOG_METADATA_H */
