@@ -50,7 +50,7 @@ ifneq ($(KDIR),)
 modules:
 	mkdir -p $(BUILD)/kmod/custom
 	cp -a Kbuild kernel include $(BUILD)/kmod/custom/
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/$(BUILD)/kmod/custom W=1 modules
+	$(MAKE) -C $(KDIR) M=$(abspath $(BUILD))/kmod/custom W=1 modules
 else
 modules:
 	@test -n "$(KVERS)" || { echo "no supported kernel headers found; run 'make deps'" >&2; exit 1; }
@@ -58,7 +58,7 @@ modules:
 		echo "  MODULE  $$k"; \
 		mkdir -p $(BUILD)/kmod/$$k; \
 		cp -a Kbuild kernel include $(BUILD)/kmod/$$k/; \
-		$(MAKE) -s -C /lib/modules/$$k/build M=$(CURDIR)/$(BUILD)/kmod/$$k W=1 \
+		$(MAKE) -s -C /lib/modules/$$k/build M=$(abspath $(BUILD))/kmod/$$k W=1 \
 			modules 2>&1 | tee $(BUILD)/kmod/$$k/build.log; \
 		test $${PIPESTATUS[0]:-0} = 0; \
 		if grep -q 'warning:' $(BUILD)/kmod/$$k/build.log; then \
@@ -118,7 +118,7 @@ checkpatch: $(KSELFTEST)/kselftest_harness.h
 
 sparse:
 	@for k in $(KVERS); do \
-		$(MAKE) -s -C /lib/modules/$$k/build M=$(CURDIR)/$(BUILD)/kmod/$$k C=2 modules; \
+		$(MAKE) -s -C /lib/modules/$$k/build M=$(abspath $(BUILD))/kmod/$$k C=2 modules; \
 	done
 
 clean:
