@@ -56,7 +56,7 @@
 #define DIRTYLOG_VERSION_MIN	1
 #define DIRTYLOG_VERSION_MAX	1
 
-#define DIRTYLOG_SB_FLAG_INVALID	(1U << 0)
+#define DIRTYLOG_SB_FLAG_INVALID	BIT(0)
 #define DIRTYLOG_SB_KNOWN_FLAGS		DIRTYLOG_SB_FLAG_INVALID
 
 #define DIRTYLOG_NODE_ENTRIES	508
@@ -64,7 +64,7 @@
 #define DIRTYLOG_TABLE_ENTRIES	42
 #define DIRTYLOG_MIN_META_BLOCKS 16
 /* Keeps the space maps (two bits per metadata block) reasonable: 4 TiB. */
-#define DIRTYLOG_MAX_META_BLOCKS (1ULL << 30)
+#define DIRTYLOG_MAX_META_BLOCKS BIT_ULL(30)
 /* Pending pages kept before the worker commits, bounding its memory. */
 #define DIRTYLOG_PENDING_BATCH	64
 
@@ -1195,7 +1195,7 @@ static int load_table(struct dirtylog_md *md, u64 first, u32 nr_blocks,
 			}
 		}
 		b = le64_to_cpu(tb->next);
-		if ((i + 1 < nr_blocks) != (b != 0)) {
+		if ((i + 1 < nr_blocks) != !!b) {
 			r = -EILSEQ;
 			goto out;
 		}
@@ -1242,10 +1242,12 @@ static int load(struct dirtylog_md *md, const struct dirtylog_disk_sb *sb,
 		*error = "Block size does not match the one recorded in the metadata";
 		return -EINVAL;
 	}
-	if (!recorded || recorded > data_sectors) {
-		*error = recorded ?
-			"Device is smaller than recorded in the metadata: shrinking is not supported" :
-			"Corrupt metadata superblock (zero data size)";
+	if (!recorded) {
+		*error = "Corrupt metadata superblock (zero data size)";
+		return -EILSEQ;
+	}
+	if (recorded > data_sectors) {
+		*error = DIRTYLOG_SHRINK_ERROR;
 		return -EINVAL;
 	}
 	if (le64_to_cpu(sb->next_ckpt_id) == 0 ||
@@ -2031,7 +2033,7 @@ int dirtylog_md_query(struct dirtylog_md *md, const char *since,
 	mutex_lock(&md->lock);
 	r = -ESTALE;
 	if (md->flags & DIRTYLOG_SB_FLAG_INVALID) {
-		DMERR_LIMIT("checkpoints are untrustworthy after a metadata error: a full backup is needed, then send 'reset'");
+		DMERR_LIMIT("checkpoints untrustworthy after a metadata error: full backup needed");
 		goto out;
 	}
 	s = find_ckpt(md, since);

@@ -21,6 +21,9 @@
 #define DIRTYLOG_MAX_CHECKPOINTS	4096
 #define DIRTYLOG_META_BLOCK_SIZE	4096
 
+#define DIRTYLOG_SHRINK_ERROR \
+	"Device is smaller than recorded in the metadata: shrinking is not supported"
+
 struct dirtylog_md;
 
 struct dirtylog_md_stats {

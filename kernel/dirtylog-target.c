@@ -569,7 +569,7 @@ static int dirtylog_get_store(struct dm_target *ti, struct dirtylog_c *dc)
 			ti->error = "Block size does not match the one recorded in the metadata";
 			r = -EINVAL;
 		} else if (ti->len < dirtylog_md_data_sectors(md)) {
-			ti->error = "Device is smaller than recorded in the metadata: shrinking is not supported";
+			ti->error = DIRTYLOG_SHRINK_ERROR;
 			r = -EINVAL;
 		} else {
 			st->refs++;
@@ -937,7 +937,7 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 			return -EINVAL;
 		}
 		if (!dirtylog_valid_name(argv[1])) {
-			DMERR("invalid checkpoint name: use 1 to %u characters from A-Z a-z 0-9 . _ : + -",
+			DMERR("invalid checkpoint name: use 1 to %u of A-Z a-z 0-9 . _ : + -",
 			      DIRTYLOG_NAME_MAX);
 			return -EINVAL;
 		}
@@ -1004,9 +1004,9 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 		if (r == -ENOENT)
 			DMERR("dirty: no such checkpoint");
 		else if (r == -EINVAL)
-			DMERR("dirty: the until checkpoint must be newer than the since checkpoint");
+			DMERR("dirty: <until> must be newer than <since>");
 		else if (r == -ESTALE)
-			DMERR("dirty: tracking is invalid after a metadata error; take a full backup and send 'reset'");
+			DMERR("dirty: tracking invalid: take a full backup, then 'reset'");
 		else if (r)
 			DMERR("dirty: query failed: %d", r);
 		return r < 0 ? r : 1;
