@@ -43,218 +43,15 @@
 #include <linux/uuid.h>
 #include <linux/xarray.h>
 
-#include "dirtylog-metadata.h"
+#include "dirtylog-md-internal.h"
 
 #define DM_MSG_PREFIX "dirtylog"
-
-#define DIRTYLOG_SB_MAGIC	0x44474c53	/* "DGLS" */
-#define DIRTYLOG_TABLE_MAGIC	0x44474c54	/* "DGLT" */
-#define DIRTYLOG_NODE_MAGIC	0x44474c4e	/* "DGLN" */
-#define DIRTYLOG_PAGE_MAGIC	0x44474c50	/* "DGLP" */
-#define DIRTYLOG_CSUM_XOR	0x6469726bU
-
-#define DIRTYLOG_VERSION_MIN	1
-#define DIRTYLOG_VERSION_MAX	1
-
-#define DIRTYLOG_SB_FLAG_INVALID	BIT(0)
-#define DIRTYLOG_SB_KNOWN_FLAGS		DIRTYLOG_SB_FLAG_INVALID
-
-#define DIRTYLOG_NODE_ENTRIES	508
-#define DIRTYLOG_MAX_DEPTH	7
-#define DIRTYLOG_TABLE_ENTRIES	42
-#define DIRTYLOG_MIN_META_BLOCKS 16
-/* Keeps the space maps (two bits per metadata block) reasonable: 4 TiB. */
-#define DIRTYLOG_MAX_META_BLOCKS BIT_ULL(30)
-/* Pending pages kept before the worker commits, bounding its memory. */
-#define DIRTYLOG_PENDING_BATCH	64
-
-struct dirtylog_disk_header {
-	__le32 csum;
-	__le32 magic;
-	__le64 blocknr;
-} __packed;
-
-struct dirtylog_disk_sb {
-	struct dirtylog_disk_header hdr;
-	__le32 version;
-	__le32 flags;
-	__u8 uuid[16];
-	__le64 generation;
-	__le64 data_sectors;
-	__le32 block_sectors;
-	__le32 depth;
-	__le64 nr_meta_blocks;
-	__le64 next_ckpt_id;
-	__le32 nr_ckpts;
-	__le32 nr_table_blocks;
-	__le64 table_root;
-	__le64 active_root;
-	__u8 reserved[3976];
-} __packed;
-
-struct dirtylog_disk_ckpt {
-	char name[DIRTYLOG_NAME_MAX];	/* NUL-padded, not terminated at 64 */
-	__le64 id;
-	__le64 ctime_ns;
-	__le64 root;
-	__le64 reserved;
-} __packed;
-
-struct dirtylog_disk_table {
-	struct dirtylog_disk_header hdr;
-	__le64 next;
-	__le32 count;
-	__le32 reserved;
-	struct dirtylog_disk_ckpt entries[DIRTYLOG_TABLE_ENTRIES];
-	__u8 pad[32];
-} __packed;
-
-struct dirtylog_disk_node {
-	struct dirtylog_disk_header hdr;
-	__le32 level;
-	__le32 reserved0;
-	__le64 reserved1;
-	__le64 entries[DIRTYLOG_NODE_ENTRIES];
-} __packed;
-
-struct dirtylog_disk_page {
-	struct dirtylog_disk_header hdr;
-	__u8 bits[DIRTYLOG_PAGE_BITMAP_BYTES];
-} __packed;
-
-struct dirtylog_ckpt {
-	char name[DIRTYLOG_NAME_MAX + 1];
-	u64 id;
-	u64 ctime_ns;
-	u64 root;
-};
-
-/* The active interval's tree, kept in memory so commits need no reads. */
-struct dirtylog_atree {
-	u64 *blk[DIRTYLOG_MAX_DEPTH + 1];	/* level 0: pages */
-	unsigned long *dirty[DIRTYLOG_MAX_DEPTH + 1];
-	u64 nr[DIRTYLOG_MAX_DEPTH + 1];
-	u32 depth;
-};
-
-struct dirtylog_pending {
-	unsigned long bits[DIRTYLOG_PAGE_LONGS];
-	unsigned long *spare;		/* becomes the in-memory page */
-};
-
-struct dirtylog_md {
-	struct mutex lock;	/* protects everything below but @active reads */
-	struct block_device *bdev;
-	struct dm_bufio_client *bufio;
-
-	u8 uuid[16];
-	u64 generation;
-	u64 data_sectors;
-	u32 block_sectors;
-	u32 block_shift;
-	u64 nr_blocks;
-	u64 nr_pages;
-	u32 flags;
-	u64 next_ckpt_id;
-	bool failed;		/* a metadata write failed: refuse everything */
-
-	u32 nr_ckpts;
-	u64 latest_id;		/* id of the newest checkpoint, 0 if none */
-	u32 ckpt_capacity;
-	struct dirtylog_ckpt *ckpts;	/* oldest first */
-	u64 *table_blocks;		/* current chain, nr_table_blocks long */
-	u32 nr_table_blocks;
-	bool table_dirty;
-
-	struct dirtylog_bitmap __rcu *active;
-	struct dirtylog_atree atree;
-	struct xarray pending;		/* page index -> struct dirtylog_pending */
-	u64 nr_pending;
-
-	u64 nr_meta_blocks;
-	unsigned long *sm_committed;	/* blocks the on-disk state uses */
-	unsigned long *sm_current;	/* blocks the state being built uses */
-	u64 nr_used;
-	u64 alloc_hint;
-};
-
-/* ---------------------------------------------------------------------- */
-/* Block checksums and I/O */
-
-static u32 block_csum(const void *data)
-{
-	return crc32c(~0U, (const u8 *)data + 4, DIRTYLOG_META_BLOCK_SIZE - 4) ^
-	       DIRTYLOG_CSUM_XOR;
-}
-
-static void seal_block(void *data, u32 magic, u64 blocknr)
-{
-	struct dirtylog_disk_header *h = data;
-
-	h->magic = cpu_to_le32(magic);
-	h->blocknr = cpu_to_le64(blocknr);
-	h->csum = cpu_to_le32(block_csum(data));
-}
-
-static bool block_is_zero(const void *data)
-{
-	return !memchr_inv(data, 0, DIRTYLOG_META_BLOCK_SIZE);
-}
-
-/*
- * Read block @b into @dst (a full 4 KiB buffer) and check its header.
- * Returns 0, -EIO on a read error or -EILSEQ on a bad block.
- */
-static int read_block(struct dirtylog_md *md, u64 b, u32 magic, void *dst)
-{
-	struct dirtylog_disk_header *h;
-	struct dm_buffer *buf;
-	void *data;
-
-	if (b == 0 || b >= md->nr_meta_blocks) {
-		DMERR_LIMIT("metadata block %llu out of range", b);
-		return -EILSEQ;
-	}
-	data = dm_bufio_read(md->bufio, b, &buf);
-	if (IS_ERR(data)) {
-		DMERR_LIMIT("metadata read error %ld at block %llu",
-			    PTR_ERR(data), b);
-		return -EIO;
-	}
-	memcpy(dst, data, DIRTYLOG_META_BLOCK_SIZE);
-	dm_bufio_release(buf);
-
-	h = dst;
-	if (le32_to_cpu(h->magic) != magic || le64_to_cpu(h->blocknr) != b ||
-	    le32_to_cpu(h->csum) != block_csum(dst)) {
-		DMERR_LIMIT("metadata block %llu is corrupt (bad magic, location or checksum)",
-			    b);
-		return -EILSEQ;
-	}
-	return 0;
-}
-
-static int write_block(struct dirtylog_md *md, u64 b, u32 magic,
-		       const void *src)
-{
-	struct dm_buffer *buf;
-	void *data;
-
-	data = dm_bufio_new(md->bufio, b, &buf);
-	if (IS_ERR(data))
-		return PTR_ERR(data);
-	memcpy(data, src, DIRTYLOG_META_BLOCK_SIZE);
-	seal_block(data, magic, b);
-	dm_bufio_mark_buffer_dirty(buf);
-	dm_bufio_release(buf);
-	return 0;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Space map */
 
 /* A block is free when neither the committed nor the new state uses it. */
-static u64 nr_free_blocks(struct dirtylog_md *md)
+u64 dirtylog_nr_free_blocks(struct dirtylog_md *md)
 {
 	size_t i, longs = BITS_TO_LONGS(md->nr_meta_blocks);
 	u64 committed_only = 0;
@@ -265,7 +62,7 @@ static u64 nr_free_blocks(struct dirtylog_md *md)
 	return md->nr_meta_blocks - md->nr_used - committed_only;
 }
 
-static int alloc_block(struct dirtylog_md *md, u64 *b)
+int dirtylog_alloc_block(struct dirtylog_md *md, u64 *b)
 {
 	u64 start = md->alloc_hint, i;
 	int pass;
@@ -290,7 +87,7 @@ static int alloc_block(struct dirtylog_md *md, u64 *b)
 	return -ENOSPC;
 }
 
-static void free_block(struct dirtylog_md *md, u64 b)
+void dirtylog_free_block(struct dirtylog_md *md, u64 b)
 {
 	if (!b)
 		return;
@@ -311,7 +108,7 @@ static void sm_rollback(struct dirtylog_md *md)
 }
 
 /* Claim a block found while loading; a block reached twice is corruption. */
-static int claim_block(struct dirtylog_md *md, u64 b)
+int dirtylog_claim_block(struct dirtylog_md *md, u64 b)
 {
 	if (b == 0 || b >= md->nr_meta_blocks) {
 		DMERR("metadata refers to block %llu outside the device", b);
@@ -333,28 +130,6 @@ static void update_latest(struct dirtylog_md *md)
 
 /* ---------------------------------------------------------------------- */
 /* Geometry */
-
-static u32 depth_for(u64 nr_pages)
-{
-	u64 cap = DIRTYLOG_NODE_ENTRIES;
-	u32 d = 1;
-
-	while (cap < nr_pages) {
-		cap *= DIRTYLOG_NODE_ENTRIES;
-		d++;
-	}
-	return d;
-}
-
-/* Number of pages one entry of a node at @level covers. */
-static u64 span_of_entry(u32 level)
-{
-	u64 s = 1;
-
-	while (--level)
-		s *= DIRTYLOG_NODE_ENTRIES;
-	return s;
-}
 
 static void set_geometry(struct dirtylog_md *md, u64 data_sectors)
 {
@@ -399,7 +174,7 @@ static int atree_alloc(struct dirtylog_atree *t, u64 nr_pages)
 	u32 l;
 
 	memset(t, 0, sizeof(*t));
-	t->depth = depth_for(nr_pages);
+	t->depth = dirtylog_depth_for(nr_pages);
 	t->nr[0] = nr_pages;
 	for (l = 0; l <= t->depth; l++) {
 		if (l)
@@ -450,289 +225,7 @@ static void atree_free_blocks(struct dirtylog_md *md, struct dirtylog_atree *t)
 
 	for (l = 0; l <= t->depth; l++)
 		for (i = 0; i < t->nr[l]; i++)
-			free_block(md, t->blk[l][i]);
-}
-
-/* ---------------------------------------------------------------------- */
-/* Frozen trees on disk */
-
-struct tree_walk {
-	struct dirtylog_md *md;
-	int (*page_fn)(struct tree_walk *w, u64 page, u64 b);
-	int (*node_fn)(struct tree_walk *w, u32 level, u64 index, u64 b);
-	void *ctx;
-};
-
-static int walk_node(struct tree_walk *w, u64 b, u32 level, u64 index,
-		     u32 depth)
-{
-	struct dirtylog_md *md = w->md;
-	struct dirtylog_disk_node *node;
-	u64 span, first, child;
-	int r, j;
-
-	if (level == 0) {
-		if (index >= md->nr_pages) {
-			DMERR("metadata bitmap page index %llu beyond the device", index);
-			return -EILSEQ;
-		}
-		return w->page_fn ? w->page_fn(w, index, b) : 0;
-	}
-	node = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!node)
-		return -ENOMEM;
-	r = read_block(md, b, DIRTYLOG_NODE_MAGIC, node);
-	if (r)
-		goto out;
-	if (le32_to_cpu(node->level) != level) {
-		DMERR("metadata node %llu has level %u, expected %u", b,
-		      le32_to_cpu(node->level), level);
-		r = -EILSEQ;
-		goto out;
-	}
-	if (w->node_fn) {
-		r = w->node_fn(w, level, index, b);
-		if (r)
-			goto out;
-	}
-	span = span_of_entry(level);
-	first = index * DIRTYLOG_NODE_ENTRIES;
-	for (j = 0; j < DIRTYLOG_NODE_ENTRIES; j++) {
-		child = le64_to_cpu(node->entries[j]);
-		if (!child)
-			continue;
-		if ((first + j) * span >= md->nr_pages) {
-			DMERR("metadata node %llu points beyond the device", b);
-			r = -EILSEQ;
-			goto out;
-		}
-		r = walk_node(w, child, level - 1, first + j, depth);
-		if (r)
-			goto out;
-	}
-out:
-	kfree(node);
-	return r;
-}
-
-static int walk_tree(struct tree_walk *w, u64 root, u32 depth)
-{
-	if (!root)
-		return 0;
-	return walk_node(w, root, depth, 0, depth);
-}
-
-static int claim_page_fn(struct tree_walk *w, u64 page, u64 b)
-{
-	return claim_block(w->md, b);
-}
-
-static int claim_node_fn(struct tree_walk *w, u32 level, u64 index, u64 b)
-{
-	return claim_block(w->md, b);
-}
-
-static int free_page_fn(struct tree_walk *w, u64 page, u64 b)
-{
-	free_block(w->md, b);
-	return 0;
-}
-
-static int free_node_fn(struct tree_walk *w, u32 level, u64 index, u64 b)
-{
-	free_block(w->md, b);
-	return 0;
-}
-
-static int count_fn(struct tree_walk *w, u64 page, u64 b)
-{
-	(*(u64 *)w->ctx)++;
-	return 0;
-}
-
-static int count_node_fn(struct tree_walk *w, u32 level, u64 index, u64 b)
-{
-	(*(u64 *)w->ctx)++;
-	return 0;
-}
-
-static int tree_free(struct dirtylog_md *md, u64 root)
-{
-	struct tree_walk w = { .md = md, .page_fn = free_page_fn,
-			       .node_fn = free_node_fn };
-
-	return walk_tree(&w, root, md->atree.depth);
-}
-
-static int tree_count(struct dirtylog_md *md, u64 root, u64 *n)
-{
-	struct tree_walk w = { .md = md, .page_fn = count_fn,
-			       .node_fn = count_node_fn, .ctx = n };
-
-	*n = 0;
-	return walk_tree(&w, root, md->atree.depth);
-}
-
-/*
- * Find the block of bitmap page @page in the tree at @root.  Returns 0 with
- * *@b == 0 when the page is all zero, in which case *@next is the first page
- * after it that may be non-zero.
- */
-static int tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
-		       u64 *next)
-{
-	struct dirtylog_disk_node *node;
-	u32 level = md->atree.depth;
-	u64 cur = root, span, idx;
-	int r = 0;
-
-	*b = 0;
-	if (!cur) {
-		*next = md->nr_pages;
-		return 0;
-	}
-	node = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!node)
-		return -ENOMEM;
-	while (level > 0) {
-		r = read_block(md, cur, DIRTYLOG_NODE_MAGIC, node);
-		if (r)
-			break;
-		if (le32_to_cpu(node->level) != level) {
-			DMERR_LIMIT("metadata node %llu has the wrong level", cur);
-			r = -EILSEQ;
-			break;
-		}
-		span = span_of_entry(level);
-		idx = div64_u64(page, span) % DIRTYLOG_NODE_ENTRIES;
-		cur = le64_to_cpu(node->entries[idx]);
-		if (!cur) {
-			*next = (div64_u64(page, span) + 1) * span;
-			break;
-		}
-		level--;
-	}
-	if (!r && level == 0)
-		*b = cur;
-	kfree(node);
-	return r;
-}
-
-static int read_page_bits(struct dirtylog_md *md, u64 b, unsigned long *bits,
-			  void *scratch)
-{
-	struct dirtylog_disk_page *pg = scratch;
-	int r;
-
-	r = read_block(md, b, DIRTYLOG_PAGE_MAGIC, pg);
-	if (!r)
-		memcpy(bits, pg->bits, DIRTYLOG_PAGE_BITMAP_BYTES);
-	return r;
-}
-
-static int write_page_bits(struct dirtylog_md *md, u64 b,
-			   const unsigned long *bits, void *scratch)
-{
-	struct dirtylog_disk_page *pg = scratch;
-
-	memset(pg, 0, sizeof(*pg));
-	memcpy(pg->bits, bits, DIRTYLOG_PAGE_BITMAP_BYTES);
-	return write_block(md, b, DIRTYLOG_PAGE_MAGIC, pg);
-}
-
-static int write_node(struct dirtylog_md *md, u64 b, u32 level,
-		      const u64 *entries, u32 n)
-{
-	struct dirtylog_disk_node *node;
-	u32 j;
-	int r;
-
-	node = kzalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!node)
-		return -ENOMEM;
-	node->level = cpu_to_le32(level);
-	for (j = 0; j < n; j++)
-		node->entries[j] = cpu_to_le64(entries[j]);
-	r = write_block(md, b, DIRTYLOG_NODE_MAGIC, node);
-	kfree(node);
-	return r;
-}
-
-/*
- * Union of two frozen trees, written to new blocks; both inputs are freed
- * (in the state being built).  Pages only one tree has move over as they are.
- */
-static int merge_trees(struct dirtylog_md *md, u64 a, u64 b, u32 level,
-		       u64 *out)
-{
-	struct dirtylog_disk_node *na = NULL, *nb = NULL;
-	unsigned long *ba = NULL, *bb = NULL;
-	u64 *ent = NULL, nblk;
-	void *scratch = NULL;
-	int r, j;
-
-	if (!a || !b) {
-		*out = a ? a : b;
-		return 0;
-	}
-	r = -ENOMEM;
-	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!scratch)
-		goto out;
-	if (level == 0) {
-		ba = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
-		bb = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
-		if (!ba || !bb)
-			goto out;
-		r = read_page_bits(md, a, ba, scratch);
-		if (!r)
-			r = read_page_bits(md, b, bb, scratch);
-		if (r)
-			goto out;
-		bitmap_or(ba, ba, bb, DIRTYLOG_BITS_PER_PAGE);
-		r = alloc_block(md, &nblk);
-		if (!r)
-			r = write_page_bits(md, nblk, ba, scratch);
-		goto done;
-	}
-	na = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	nb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	ent = kcalloc(DIRTYLOG_NODE_ENTRIES, sizeof(u64), GFP_NOIO);
-	if (!na || !nb || !ent)
-		goto out;
-	r = read_block(md, a, DIRTYLOG_NODE_MAGIC, na);
-	if (!r)
-		r = read_block(md, b, DIRTYLOG_NODE_MAGIC, nb);
-	if (r)
-		goto out;
-	if (le32_to_cpu(na->level) != level || le32_to_cpu(nb->level) != level) {
-		DMERR("metadata node level mismatch while merging");
-		r = -EILSEQ;
-		goto out;
-	}
-	for (j = 0; j < DIRTYLOG_NODE_ENTRIES; j++) {
-		r = merge_trees(md, le64_to_cpu(na->entries[j]),
-				le64_to_cpu(nb->entries[j]), level - 1, &ent[j]);
-		if (r)
-			goto out;
-	}
-	r = alloc_block(md, &nblk);
-	if (!r)
-		r = write_node(md, nblk, level, ent, DIRTYLOG_NODE_ENTRIES);
-done:
-	if (!r) {
-		free_block(md, a);
-		free_block(md, b);
-		*out = nblk;
-	}
-out:
-	kfree(ent);
-	kfree(nb);
-	kfree(na);
-	kfree(bb);
-	kfree(ba);
-	kfree(scratch);
-	return r;
+			dirtylog_free_block(md, t->blk[l][i]);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -759,15 +252,10 @@ void dirtylog_md_discard_pending_locked(struct dirtylog_md *md)
 	md->nr_pending = 0;
 }
 
-static struct dirtylog_bitmap *active_locked(struct dirtylog_md *md)
-{
-	return rcu_dereference_protected(md->active, lockdep_is_held(&md->lock));
-}
-
 /* Get (or create, seeded from the in-memory page) the pending copy of @p. */
 static struct dirtylog_pending *pending_get(struct dirtylog_md *md, u64 p)
 {
-	struct dirtylog_bitmap *bm = active_locked(md);
+	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
 	struct dirtylog_pending *pd = xa_load(&md->pending, p);
 
 	if (pd)
@@ -795,7 +283,7 @@ static struct dirtylog_pending *pending_get(struct dirtylog_md *md, u64 p)
 /* Set bits of [block, block + count) in the pending copies of their pages. */
 static int pending_or_range(struct dirtylog_md *md, u64 block, u64 count)
 {
-	struct dirtylog_bitmap *bm = active_locked(md);
+	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
 	u64 end = block + count;
 
 	while (block < end) {
@@ -839,13 +327,13 @@ static int write_table(struct dirtylog_md *md)
 	int r = 0;
 
 	for (i = 0; i < md->nr_table_blocks; i++)
-		free_block(md, md->table_blocks[i]);
+		dirtylog_free_block(md, md->table_blocks[i]);
 	if (nr) {
 		blocks = kcalloc(nr, sizeof(u64), GFP_NOIO);
 		if (!blocks)
 			return -ENOMEM;
 		for (i = 0; i < nr && !r; i++)
-			r = alloc_block(md, &blocks[i]);
+			r = dirtylog_alloc_block(md, &blocks[i]);
 		if (r) {
 			kfree(blocks);
 			return r;
@@ -871,7 +359,7 @@ static int write_table(struct dirtylog_md *md)
 			e->root = cpu_to_le64(md->ckpts[c].root);
 		}
 		tb->count = cpu_to_le32(k);
-		r = write_block(md, blocks[i], DIRTYLOG_TABLE_MAGIC, tb);
+		r = dirtylog_write_block(md, blocks[i], DIRTYLOG_TABLE_MAGIC, tb);
 	}
 	kfree(tb);
 	if (r) {
@@ -905,7 +393,7 @@ static int write_superblock(struct dirtylog_md *md)
 	sb->nr_table_blocks = cpu_to_le32(md->nr_table_blocks);
 	sb->table_root = cpu_to_le64(md->nr_table_blocks ? md->table_blocks[0] : 0);
 	sb->active_root = cpu_to_le64(atree_root(&md->atree));
-	r = write_block(md, 0, DIRTYLOG_SB_MAGIC, sb);
+	r = dirtylog_write_block(md, 0, DIRTYLOG_SB_MAGIC, sb);
 	kfree(sb);
 	return r;
 }
@@ -932,7 +420,7 @@ static void commit_failed(struct dirtylog_md *md, int r)
 int dirtylog_md_commit_locked(struct dirtylog_md *md)
 {
 	struct dirtylog_atree *t = &md->atree;
-	struct dirtylog_bitmap *bm = active_locked(md);
+	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
 	struct dirtylog_pending *pd;
 	unsigned long p;
 	void *scratch;
@@ -950,9 +438,9 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 	need = md->nr_pending + atree_nr_dirty_nodes(t);
 	if (md->table_dirty)
 		need += DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES);
-	if (need > nr_free_blocks(md)) {
+	if (need > dirtylog_nr_free_blocks(md)) {
 		DMERR_LIMIT("metadata device full: %llu blocks needed, %llu free",
-			    need, nr_free_blocks(md));
+			    need, dirtylog_nr_free_blocks(md));
 		return -ENOSPC;
 	}
 	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
@@ -962,13 +450,13 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 	/* From here on only I/O errors can fail the commit. */
 	r = 0;
 	xa_for_each(&md->pending, p, pd) {
-		r = alloc_block(md, &nb);
+		r = dirtylog_alloc_block(md, &nb);
 		if (r)
 			break;
-		r = write_page_bits(md, nb, pd->bits, scratch);
+		r = dirtylog_write_page_bits(md, nb, pd->bits, scratch);
 		if (r)
 			break;
-		free_block(md, t->blk[0][p]);
+		dirtylog_free_block(md, t->blk[0][p]);
 		t->blk[0][p] = nb;
 	}
 	for (l = 1; l <= t->depth && !r; l++) {
@@ -979,12 +467,12 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 
 			n = min_t(u64, DIRTYLOG_NODE_ENTRIES, t->nr[l - 1] - first);
 			empty = !memchr_inv(child, 0, n * sizeof(u64));
-			free_block(md, t->blk[l][i]);
+			dirtylog_free_block(md, t->blk[l][i]);
 			t->blk[l][i] = 0;
 			if (!empty) {
-				r = alloc_block(md, &nb);
+				r = dirtylog_alloc_block(md, &nb);
 				if (!r)
-					r = write_node(md, nb, l, child, n);
+					r = dirtylog_write_node(md, nb, l, child, n);
 				if (r)
 					break;
 				t->blk[l][i] = nb;
@@ -1089,7 +577,7 @@ struct load_ctx {
 	void *scratch;
 };
 
-static int load_active_page(struct tree_walk *w, u64 page, u64 b)
+static int load_active_page(struct dirtylog_walk *w, u64 page, u64 b)
 {
 	struct dirtylog_md *md = w->md;
 	struct load_ctx *lc = w->ctx;
@@ -1098,7 +586,7 @@ static int load_active_page(struct tree_walk *w, u64 page, u64 b)
 	u64 valid;
 	int r;
 
-	r = claim_block(md, b);
+	r = dirtylog_claim_block(md, b);
 	if (r)
 		return r;
 	md->atree.blk[0][page] = b;
@@ -1109,7 +597,7 @@ static int load_active_page(struct tree_walk *w, u64 page, u64 b)
 		kfree(spare);
 		return -ENOMEM;
 	}
-	r = read_page_bits(md, b, bits, lc->scratch);
+	r = dirtylog_read_page_bits(md, b, bits, lc->scratch);
 	if (!r) {
 		/* Bits past the end of the device are meaningless: drop them. */
 		valid = min_t(u64, DIRTYLOG_BITS_PER_PAGE, md->nr_blocks - first);
@@ -1122,7 +610,7 @@ static int load_active_page(struct tree_walk *w, u64 page, u64 b)
 	return r;
 }
 
-static int load_active_node(struct tree_walk *w, u32 level, u64 index, u64 b)
+static int load_active_node(struct dirtylog_walk *w, u32 level, u64 index, u64 b)
 {
 	struct dirtylog_md *md = w->md;
 
@@ -1131,7 +619,7 @@ static int load_active_node(struct tree_walk *w, u32 level, u64 index, u64 b)
 		return -EILSEQ;
 	}
 	md->atree.blk[level][index] = b;
-	return claim_block(md, b);
+	return dirtylog_claim_block(md, b);
 }
 
 static int load_table(struct dirtylog_md *md, u64 first, u32 nr_blocks,
@@ -1156,9 +644,9 @@ static int load_table(struct dirtylog_md *md, u64 first, u32 nr_blocks,
 		return -ENOMEM;
 	}
 	for (i = 0; i < nr_blocks; i++) {
-		r = claim_block(md, b);
+		r = dirtylog_claim_block(md, b);
 		if (!r)
-			r = read_block(md, b, DIRTYLOG_TABLE_MAGIC, tb);
+			r = dirtylog_read_block(md, b, DIRTYLOG_TABLE_MAGIC, tb);
 		if (r)
 			goto out;
 		md->table_blocks[i] = b;
@@ -1214,7 +702,7 @@ static int load(struct dirtylog_md *md, const struct dirtylog_disk_sb *sb,
 		u64 data_sectors, char **error)
 {
 	struct load_ctx lc = { };
-	struct tree_walk w = { .md = md };
+	struct dirtylog_walk w = { .md = md };
 	struct dirtylog_bitmap *bm;
 	u32 version = le32_to_cpu(sb->version);
 	u64 recorded = le64_to_cpu(sb->data_sectors);
@@ -1226,7 +714,7 @@ static int load(struct dirtylog_md *md, const struct dirtylog_disk_sb *sb,
 		*error = "Metadata device holds something else (bad superblock magic)";
 		return -EINVAL;
 	}
-	if (le32_to_cpu(sb->hdr.csum) != block_csum(sb)) {
+	if (le32_to_cpu(sb->hdr.csum) != dirtylog_block_csum(sb)) {
 		*error = "Metadata superblock checksum mismatch";
 		return -EILSEQ;
 	}
@@ -1260,7 +748,7 @@ static int load(struct dirtylog_md *md, const struct dirtylog_disk_sb *sb,
 	md->flags = le32_to_cpu(sb->flags);
 	md->next_ckpt_id = le64_to_cpu(sb->next_ckpt_id);
 	set_geometry(md, recorded);
-	if (le32_to_cpu(sb->depth) != depth_for(md->nr_pages)) {
+	if (le32_to_cpu(sb->depth) != dirtylog_depth_for(md->nr_pages)) {
 		*error = "Corrupt metadata superblock (tree depth)";
 		return -EILSEQ;
 	}
@@ -1280,10 +768,10 @@ static int load(struct dirtylog_md *md, const struct dirtylog_disk_sb *sb,
 	}
 
 	*error = "Corrupt bitmap tree in metadata";
-	w.page_fn = claim_page_fn;
-	w.node_fn = claim_node_fn;
+	w.page_fn = dirtylog_claim_page_fn;
+	w.node_fn = dirtylog_claim_node_fn;
 	for (i = 0; i < md->nr_ckpts; i++) {
-		r = walk_tree(&w, md->ckpts[i].root, md->atree.depth);
+		r = dirtylog_walk_tree(&w, md->ckpts[i].root, md->atree.depth);
 		if (r)
 			return r;
 	}
@@ -1300,7 +788,7 @@ static int load(struct dirtylog_md *md, const struct dirtylog_disk_sb *sb,
 	w.page_fn = load_active_page;
 	w.node_fn = load_active_node;
 	w.ctx = &lc;
-	r = walk_tree(&w, le64_to_cpu(sb->active_root), md->atree.depth);
+	r = dirtylog_walk_tree(&w, le64_to_cpu(sb->active_root), md->atree.depth);
 	kfree(lc.scratch);
 	if (r) {
 		dirtylog_bitmap_free(bm);
@@ -1383,7 +871,7 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 		goto bad;
 	}
 
-	if (block_is_zero(sb)) {
+	if (dirtylog_block_is_zero(sb)) {
 		struct dirtylog_bitmap *bm;
 
 		r = format(md, data_sectors);
@@ -1543,7 +1031,7 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Checkpoints */
 
-static int find_ckpt(struct dirtylog_md *md, const char *name)
+int dirtylog_find_ckpt(struct dirtylog_md *md, const char *name)
 {
 	u32 i;
 
@@ -1557,7 +1045,7 @@ static int find_ckpt(struct dirtylog_md *md, const char *name)
 static struct dirtylog_bitmap *swap_active(struct dirtylog_md *md,
 					   struct dirtylog_bitmap *bm)
 {
-	struct dirtylog_bitmap *old = active_locked(md);
+	struct dirtylog_bitmap *old = dirtylog_active_locked(md);
 
 	rcu_assign_pointer(md->active, bm);
 	synchronize_rcu();
@@ -1598,7 +1086,7 @@ int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
 	if (md->failed)
 		goto out;
 	r = -EEXIST;
-	if (find_ckpt(md, name) >= 0)
+	if (dirtylog_find_ckpt(md, name) >= 0)
 		goto out;
 	if (md->nr_ckpts >= DIRTYLOG_MAX_CHECKPOINTS) {
 		DMERR("cannot create checkpoint: the limit of %u is reached",
@@ -1659,7 +1147,7 @@ out:
 	return r;
 }
 
-static int merge_into_active(struct tree_walk *w, u64 page, u64 b)
+static int merge_into_active(struct dirtylog_walk *w, u64 page, u64 b)
 {
 	struct dirtylog_md *md = w->md;
 	unsigned long *bits;
@@ -1668,7 +1156,7 @@ static int merge_into_active(struct tree_walk *w, u64 page, u64 b)
 	bits = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
 	if (!bits)
 		return -ENOMEM;
-	r = read_page_bits(md, b, bits, w->ctx);
+	r = dirtylog_read_page_bits(md, b, bits, w->ctx);
 	if (!r)
 		r = pending_or_page(md, page, bits);
 	kfree(bits);
@@ -1694,7 +1182,7 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name)
 	r = -EIO;
 	if (md->failed)
 		goto out;
-	i = find_ckpt(md, name);
+	i = dirtylog_find_ckpt(md, name);
 	r = i;
 	if (i < 0)
 		goto out;
@@ -1707,40 +1195,40 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name)
 	if (i == 0) {
 		/* The interval before the oldest is never queried. */
 		if (next) {
-			r = tree_free(md, next->root);
+			r = dirtylog_tree_free(md, next->root);
 			if (r)
 				goto fail;
 			next->root = 0;
 		}
 	} else if (next) {
-		r = tree_count(md, min(removed.root, next->root) ? removed.root : 0,
+		r = dirtylog_tree_count(md, min(removed.root, next->root) ? removed.root : 0,
 			       &need);
 		if (r)
 			goto fail;
-		if (need > nr_free_blocks(md)) {
+		if (need > dirtylog_nr_free_blocks(md)) {
 			r = -ENOSPC;
 			goto fail;
 		}
-		r = merge_trees(md, removed.root, next->root, md->atree.depth,
+		r = dirtylog_merge_trees(md, removed.root, next->root, md->atree.depth,
 				&merged);
 		if (r)
 			goto fail;
 		next->root = merged;
 	} else {
 		/* Newest: its interval is active; fold the one before into it. */
-		struct tree_walk w = { .md = md, .page_fn = merge_into_active,
-				       .node_fn = free_node_fn };
+		struct dirtylog_walk w = { .md = md, .page_fn = merge_into_active,
+				       .node_fn = dirtylog_free_node_fn };
 
 		w.ctx = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
 		if (!w.ctx) {
 			r = -ENOMEM;
 			goto fail;
 		}
-		r = walk_tree(&w, removed.root, md->atree.depth);
+		r = dirtylog_walk_tree(&w, removed.root, md->atree.depth);
 		kfree(w.ctx);
 		if (r)
 			goto fail;
-		r = tree_free(md, removed.root);
+		r = dirtylog_tree_free(md, removed.root);
 		if (r)
 			goto fail;
 	}
@@ -1864,7 +1352,7 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 		goto out;
 	old_sectors = md->data_sectors;
 	old_blocks = md->nr_blocks;
-	obm = active_locked(md);
+	obm = dirtylog_active_locked(md);
 	oat = md->atree;
 
 	r = -ENOMEM;
@@ -1874,7 +1362,7 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 	for (i = 0; i < md->nr_ckpts; i++)
 		old_roots[i] = md->ckpts[i].root;
 	set_geometry(md, data_sectors);
-	new_depth = depth_for(md->nr_pages);
+	new_depth = dirtylog_depth_for(md->nr_pages);
 	nbm = dirtylog_bitmap_grow(obm, md->nr_blocks);
 	if (!nbm)
 		goto undo_geometry;
@@ -1890,7 +1378,7 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 	}
 	for (l = 1; l <= oat.depth; l++)
 		for (p = 0; p < oat.nr[l]; p++)
-			free_block(md, oat.blk[l][p]);
+			dirtylog_free_block(md, oat.blk[l][p]);
 
 	/* Frozen trees keep their shape under a taller root. */
 	r = 0;
@@ -1898,9 +1386,9 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 		for (l = oat.depth + 1; l <= new_depth && md->ckpts[i].root; l++) {
 			u64 root = md->ckpts[i].root;
 
-			r = alloc_block(md, &nb);
+			r = dirtylog_alloc_block(md, &nb);
 			if (!r)
-				r = write_node(md, nb, l, &root, 1);
+				r = dirtylog_write_node(md, nb, l, &root, 1);
 			if (r)
 				break;
 			md->ckpts[i].root = nb;
@@ -1968,143 +1456,6 @@ int dirtylog_md_set_invalid(struct dirtylog_md *md)
 				md->failed = true;
 		}
 	}
-	mutex_unlock(&md->lock);
-	return r;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Queries */
-
-struct extent_out {
-	dirtylog_extent_fn emit;
-	void *ctx;
-	u64 start, count;
-	int stop;
-};
-
-static void out_bits(struct extent_out *o, u64 first, const unsigned long *bits,
-		     u64 nbits)
-{
-	unsigned long i = 0, e;
-
-	while (!o->stop) {
-		i = find_next_bit(bits, nbits, i);
-		if (i >= nbits)
-			break;
-		e = find_next_zero_bit(bits, nbits, i);
-		if (o->count && o->start + o->count == first + i) {
-			o->count += e - i;
-		} else {
-			if (o->count)
-				o->stop = o->emit(o->ctx, o->start, o->count);
-			o->start = first + i;
-			o->count = e - i;
-		}
-		i = e;
-	}
-}
-
-/**
- * dirtylog_md_query() - dirty extents since checkpoint @since
- * @md: metadata
- * @since: checkpoint name
- * @until: NULL for "up to now", else a newer checkpoint
- * @emit: called for each extent; returns non-zero to stop
- * @ctx: for @emit
- *
- * Emits maximal extents in ascending order.  Holds md->lock, so the answer
- * is one point in time; never waits for the worker.
- *
- * Return: 0, -ENOENT for an unknown checkpoint, -EINVAL when @until is not
- * newer than @since, -ESTALE when tracking is invalid, -EIO/-EILSEQ on
- * metadata read errors.
- */
-int dirtylog_md_query(struct dirtylog_md *md, const char *since,
-		      const char *until, dirtylog_extent_fn emit, void *ctx)
-{
-	struct extent_out o = { .emit = emit, .ctx = ctx };
-	unsigned long *acc = NULL, *tmp = NULL;
-	struct dirtylog_bitmap *bm;
-	void *scratch = NULL;
-	int s, u, i, r;
-	u64 p, next, b, nxt;
-	bool use_active;
-
-	mutex_lock(&md->lock);
-	r = -ESTALE;
-	if (md->flags & DIRTYLOG_SB_FLAG_INVALID) {
-		DMERR_LIMIT("checkpoints untrustworthy after a metadata error: full backup needed");
-		goto out;
-	}
-	s = find_ckpt(md, since);
-	r = s;
-	if (s < 0)
-		goto out;
-	u = md->nr_ckpts;
-	if (until) {
-		u = find_ckpt(md, until);
-		r = u;
-		if (u < 0)
-			goto out;
-		r = -EINVAL;
-		if (u <= s)
-			goto out;
-	}
-	use_active = !until;
-	r = -ENOMEM;
-	acc = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_KERNEL);
-	tmp = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_KERNEL);
-	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_KERNEL);
-	if (!acc || !tmp || !scratch)
-		goto out;
-	bm = active_locked(md);
-
-	r = 0;
-	/* Intervals s+1 .. u-1 end at checkpoints s+1 .. u-1; u is its own. */
-	for (p = 0; p < md->nr_pages && !o.stop && !r; p = next) {
-		bool any = false;
-
-		next = md->nr_pages;
-		memset(acc, 0, DIRTYLOG_PAGE_BITMAP_BYTES);
-		for (i = s + 1; i <= u && i < md->nr_ckpts; i++) {
-			r = tree_lookup(md, md->ckpts[i].root, p, &b, &nxt);
-			if (r)
-				break;
-			if (b) {
-				r = read_page_bits(md, b, tmp, scratch);
-				if (r)
-					break;
-				bitmap_or(acc, acc, tmp, DIRTYLOG_BITS_PER_PAGE);
-				any = true;
-			} else {
-				next = min(next, nxt);
-			}
-		}
-		if (r)
-			break;
-		if (use_active) {
-			if (rcu_access_pointer(bm->pages[p])) {
-				dirtylog_bitmap_copy_page(bm, p, tmp);
-				bitmap_or(acc, acc, tmp, DIRTYLOG_BITS_PER_PAGE);
-				any = true;
-			} else {
-				next = min(next, p + 1);
-			}
-		}
-		if (any) {
-			out_bits(&o, p * DIRTYLOG_BITS_PER_PAGE, acc,
-				 min_t(u64, DIRTYLOG_BITS_PER_PAGE,
-				       md->nr_blocks - p * DIRTYLOG_BITS_PER_PAGE));
-			next = p + 1;
-		}
-		next = max(next, p + 1);
-	}
-	if (!r && !o.stop && o.count)
-		o.stop = emit(ctx, o.start, o.count);
-out:
-	kfree(scratch);
-	kfree(tmp);
-	kfree(acc);
 	mutex_unlock(&md->lock);
 	return r;
 }
