@@ -1201,16 +1201,17 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name)
 			next->root = 0;
 		}
 	} else if (next) {
-		r = dirtylog_tree_count(md, min(removed.root, next->root) ? removed.root : 0,
-			       &need);
+		/* New blocks are needed only where both trees have one. */
+		r = dirtylog_tree_count(md, min(removed.root, next->root) ?
+					removed.root : 0, &need);
 		if (r)
 			goto fail;
 		if (need > dirtylog_nr_free_blocks(md)) {
 			r = -ENOSPC;
 			goto fail;
 		}
-		r = dirtylog_merge_trees(md, removed.root, next->root, md->atree.depth,
-				&merged);
+		r = dirtylog_merge_trees(md, removed.root, next->root,
+					 md->atree.depth, &merged);
 		if (r)
 			goto fail;
 		next->root = merged;

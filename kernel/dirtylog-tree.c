@@ -75,7 +75,7 @@ int dirtylog_read_block(struct dirtylog_md *md, u64 b, u32 magic, void *dst)
 }
 
 int dirtylog_write_block(struct dirtylog_md *md, u64 b, u32 magic,
-		       const void *src)
+			 const void *src)
 {
 	struct dm_buffer *buf;
 	void *data;
@@ -209,7 +209,7 @@ int dirtylog_tree_count(struct dirtylog_md *md, u64 root, u64 *n)
  * after it that may be non-zero.
  */
 int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
-		       u64 *next)
+			 u64 *next)
 {
 	struct dirtylog_disk_node *node;
 	u32 level = md->atree.depth;
@@ -249,7 +249,7 @@ int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
 }
 
 int dirtylog_read_page_bits(struct dirtylog_md *md, u64 b, unsigned long *bits,
-			  void *scratch)
+			    void *scratch)
 {
 	struct dirtylog_disk_page *pg = scratch;
 	int r;
@@ -261,7 +261,7 @@ int dirtylog_read_page_bits(struct dirtylog_md *md, u64 b, unsigned long *bits,
 }
 
 int dirtylog_write_page_bits(struct dirtylog_md *md, u64 b,
-			   const unsigned long *bits, void *scratch)
+			     const unsigned long *bits, void *scratch)
 {
 	struct dirtylog_disk_page *pg = scratch;
 
@@ -271,7 +271,7 @@ int dirtylog_write_page_bits(struct dirtylog_md *md, u64 b,
 }
 
 int dirtylog_write_node(struct dirtylog_md *md, u64 b, u32 level,
-		      const u64 *entries, u32 n)
+			const u64 *entries, u32 n)
 {
 	struct dirtylog_disk_node *node;
 	u32 j;
@@ -293,7 +293,7 @@ int dirtylog_write_node(struct dirtylog_md *md, u64 b, u32 level,
  * (in the state being built).  Pages only one tree has move over as they are.
  */
 int dirtylog_merge_trees(struct dirtylog_md *md, u64 a, u64 b, u32 level,
-		       u64 *out)
+			 u64 *out)
 {
 	struct dirtylog_disk_node *na = NULL, *nb = NULL;
 	unsigned long *ba = NULL, *bb = NULL;
@@ -342,7 +342,8 @@ int dirtylog_merge_trees(struct dirtylog_md *md, u64 a, u64 b, u32 level,
 	}
 	for (j = 0; j < DIRTYLOG_NODE_ENTRIES; j++) {
 		r = dirtylog_merge_trees(md, le64_to_cpu(na->entries[j]),
-				le64_to_cpu(nb->entries[j]), level - 1, &ent[j]);
+					 le64_to_cpu(nb->entries[j]), level - 1,
+					 &ent[j]);
 		if (r)
 			goto out;
 	}
