@@ -22,6 +22,6 @@ echo "data disk: $(dd if=/dev/vda bs=1M skip=3 count=1 iflag=direct 2>/dev/null 
 
 say "Remove the device and unload the module"
 run dirtylogctl remove demo
-run modprobe -r dm-dirtylog
+run rmmod dm_dirtylog
 echo
 echo "demo: done"

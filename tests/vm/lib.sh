@@ -57,7 +57,7 @@ dl_sectors() {
 # Remove every device-mapper device and the module, ignoring errors.
 dl_cleanup() {
 	dmsetup remove_all >/dev/null 2>&1
-	modprobe -r dm-dirtylog >/dev/null 2>&1
+	rmmod dm_dirtylog >/dev/null 2>&1
 	return 0
 }
 

@@ -4,7 +4,7 @@
 # the refusal to shrink, one metadata device per live device, and answers
 # while suspended.
 . "$(dirname "$0")/lib.sh"
-trap dl_cleanup EXIT
+trap 'dl_cleanup; modprobe -r dm-flakey' EXIT
 
 dl_cleanup
 dl_fresh_meta

@@ -48,5 +48,5 @@ $cases
 CASES
 
 ktap_check "no device is left behind" sh -c '[ -z "$(dmsetup ls | grep -v "No devices")" ]'
-ktap_check "the module unloads after the refusals" modprobe -r dm-dirtylog
+ktap_check "the module unloads after the refusals" rmmod dm_dirtylog
 ktap_finish

@@ -42,6 +42,6 @@ got=$(dmsetup status dl1)
 case $got in "$want"*/*" rw") true ;; *) false ;; esac
 ktap_result $? "status of a fresh device with a partial last block is '$want.../... rw' (got '$got')"
 ktap_check "remove the second device" dmsetup remove dl1
-ktap_check "module unloads" modprobe -r dm-dirtylog
+ktap_check "module unloads" rmmod dm_dirtylog
 
 ktap_finish
