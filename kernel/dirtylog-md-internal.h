@@ -131,6 +131,7 @@ struct dirtylog_md {
 	u64 *table_blocks;		/* current chain, nr_table_blocks long */
 	u32 nr_table_blocks;
 	bool table_dirty;
+	bool use_reserve;	/* this commit may use the reserved blocks */
 
 	struct dirtylog_bitmap __rcu *active;
 	struct dirtylog_atree atree;

@@ -398,6 +398,12 @@ static int write_superblock(struct dirtylog_md *md)
 	return r;
 }
 
+/* Blocks only operations that free space (delete, reset) may use. */
+static u64 reserve_blocks(struct dirtylog_md *md)
+{
+	return DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES) + 1;
+}
+
 static void commit_failed(struct dirtylog_md *md, int r)
 {
 	md->failed = true;
@@ -424,7 +430,7 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 	struct dirtylog_pending *pd;
 	unsigned long p;
 	void *scratch;
-	u64 need, i, nb, n;
+	u64 need, avail, i, nb, n;
 	u32 l;
 	int r;
 
@@ -438,9 +444,19 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 	need = md->nr_pending + atree_nr_dirty_nodes(t);
 	if (md->table_dirty)
 		need += DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES);
-	if (need > dirtylog_nr_free_blocks(md)) {
-		DMERR_LIMIT("metadata device full: %llu blocks needed, %llu free",
-			    need, dirtylog_nr_free_blocks(md));
+	avail = dirtylog_nr_free_blocks(md);
+	/*
+	 * Keep enough blocks back for rewriting the checkpoint table, so that
+	 * deleting a checkpoint can always free space on a full device.
+	 */
+	if (!md->use_reserve)
+		avail -= min(avail, reserve_blocks(md));
+	if (need > avail) {
+		DMERR_LIMIT("metadata device full: %llu blocks needed, %llu available",
+			    need, avail);
+		/* Nothing was written: the caller rolls back, nothing is dirty. */
+		for (l = 1; l <= t->depth; l++)
+			bitmap_zero(t->dirty[l], t->nr[l]);
 		return -ENOSPC;
 	}
 	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
@@ -1217,8 +1233,7 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name)
 		next->root = merged;
 	} else {
 		/* Newest: its interval is active; fold the one before into it. */
-		struct dirtylog_walk w = { .md = md, .page_fn = merge_into_active,
-				       .node_fn = dirtylog_free_node_fn };
+		struct dirtylog_walk w = { .md = md, .page_fn = merge_into_active };
 
 		w.ctx = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
 		if (!w.ctx) {
@@ -1238,7 +1253,9 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name)
 		(md->nr_ckpts - i - 1) * sizeof(*md->ckpts));
 	md->nr_ckpts--;
 	md->table_dirty = true;
+	md->use_reserve = true;
 	r = dirtylog_md_commit_locked(md);
+	md->use_reserve = false;
 	update_latest(md);
 	if (!r || md->failed)
 		goto out;
@@ -1272,9 +1289,9 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 {
 	struct dirtylog_bitmap *nbm, *obm;
 	struct dirtylog_atree oat;
-	u32 oflags;
+	u64 *otable;
+	u32 oflags, onr, ontable;
 	u8 ouuid[16];
-	u32 onr;
 	int r;
 
 	mutex_lock(&md->lock);
@@ -1295,11 +1312,12 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 	onr = md->nr_ckpts;
 	oflags = md->flags;
 	memcpy(ouuid, md->uuid, sizeof(ouuid));
+	otable = md->table_blocks;
+	ontable = md->nr_table_blocks;
 
 	bitmap_zero(md->sm_current, md->nr_meta_blocks);
 	__set_bit(0, md->sm_current);
 	md->nr_used = 1;
-	kfree(md->table_blocks);
 	md->table_blocks = NULL;
 	md->nr_table_blocks = 0;
 	md->nr_ckpts = 0;
@@ -1307,9 +1325,15 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 	generate_random_uuid(md->uuid);
 	md->table_dirty = true;
 	obm = swap_active(md, nbm);
+	md->use_reserve = true;
 	r = dirtylog_md_commit_locked(md);
+	md->use_reserve = false;
 	if (r && !md->failed) {
 		/* Only memory can be short here (all space was freed). */
+		kfree(md->table_blocks);
+		md->table_blocks = otable;
+		md->nr_table_blocks = ontable;
+		md->table_dirty = false;
 		md->nr_ckpts = onr;
 		md->flags = oflags;
 		memcpy(md->uuid, ouuid, sizeof(ouuid));
@@ -1319,6 +1343,7 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 		rollback(md);
 		goto out;
 	}
+	kfree(otable);
 	update_latest(md);
 	atree_free(&oat);
 	dirtylog_bitmap_free(obm);

@@ -949,8 +949,10 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 			DMERR("checkpoint '%s' already exists", argv[1]);
 		else if (r == -ENOENT)
 			DMERR("no checkpoint '%s'", argv[1]);
-		else if (r == -ENOSPC)
+		else if (r == -ENOSPC && rq.op == DIRTYLOG_REQ_CHECKPOINT)
 			DMERR("no space for checkpoint '%s' on the metadata device", argv[1]);
+		else if (r == -ENOSPC)
+			DMERR("no space to merge intervals for deleting '%s'", argv[1]);
 		else if (r)
 			DMERR("%s '%s' failed: %d", cmd, argv[1], r);
 		if (r || rq.op != DIRTYLOG_REQ_CHECKPOINT)
