@@ -13,4 +13,13 @@
 #ifndef DIRTYLOG_COMPAT_H
 #define DIRTYLOG_COMPAT_H
 
+#include <linux/device-mapper.h>
+
+/*
+ * Exported by dm-mod (EXPORT_SYMBOL_GPL, used by dm-thin) on both kernels
+ * but declared only in drivers/md/dm.h, which linux-headers does not ship.
+ */
+void dm_internal_suspend_noflush(struct mapped_device *md);
+void dm_internal_resume(struct mapped_device *md);
+
 #endif /* DIRTYLOG_COMPAT_H */

@@ -984,6 +984,8 @@ void dirtylog_md_stats(struct dirtylog_md *md, struct dirtylog_md_stats *st)
 	st->meta_total = md->nr_meta_blocks;
 	st->invalid = READ_ONCE(md->flags) & DIRTYLOG_SB_FLAG_INVALID;
 	st->failed = READ_ONCE(md->failed);
+	memcpy(st->uuid, md->uuid, sizeof(st->uuid));
+	st->ckpt_gen = READ_ONCE(md->ckpt_gen);
 }
 
 bool dirtylog_md_test_range(struct dirtylog_md *md, u64 block, u64 count)
@@ -1155,6 +1157,7 @@ int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
 	}
 	if (!r)
 		*id = ck->id;
+	WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
 	update_latest(md);
 	atree_free(&oat);
 	dirtylog_bitmap_free(obm);
@@ -1256,6 +1259,7 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name)
 	md->use_reserve = true;
 	r = dirtylog_md_commit_locked(md);
 	md->use_reserve = false;
+	WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
 	update_latest(md);
 	if (!r || md->failed)
 		goto out;
@@ -1344,6 +1348,7 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 		goto out;
 	}
 	kfree(otable);
+	WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
 	update_latest(md);
 	atree_free(&oat);
 	dirtylog_bitmap_free(obm);
@@ -1431,6 +1436,7 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 	if (!r) {
 		atree_free(&oat);
 		dirtylog_bitmap_free_shell(obm);
+		WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
 		DMINFO("grew from %llu to %llu blocks", old_blocks, md->nr_blocks);
 		goto out;
 	}

@@ -35,6 +35,8 @@ struct dirtylog_md_stats {
 	u64 meta_total;
 	bool invalid;
 	bool failed;
+	u8 uuid[16];		/* instance uuid, new after reset */
+	u64 ckpt_gen;		/* changes with every checkpoint operation */
 };
 
 struct dirtylog_ckpt_info {
@@ -78,7 +80,8 @@ bool dirtylog_valid_name(const char *name);
 /* Emits one extent; returns non-zero to stop the walk. */
 typedef int (*dirtylog_extent_fn)(void *ctx, u64 start, u64 count);
 int dirtylog_md_query(struct dirtylog_md *md, const char *since,
-		      const char *until, dirtylog_extent_fn emit, void *ctx);
+		      const char *until, u64 from, dirtylog_extent_fn emit,
+		      void *ctx);
 int dirtylog_md_list(struct dirtylog_md *md,
 		     int (*fn)(void *ctx, const struct dirtylog_ckpt_info *ci),
 		     void *ctx);

@@ -37,6 +37,7 @@
 
 #include "compat.h"
 #include "dirtylog-metadata.h"
+#include "dirtylog-target.h"
 
 #define DM_MSG_PREFIX "dirtylog"
 
@@ -117,6 +118,7 @@ struct dirtylog_store {
 
 	struct mutex live_lock;		/* protects live */
 	struct dirtylog_c *live;	/* target of the live table, for events */
+	bool space_low;			/* announced, worker only */
 };
 
 /**
@@ -165,7 +167,21 @@ static void store_set_state(struct dirtylog_store *st, enum dirtylog_state s)
 		DMERR("metadata %u:%u: state is now %s", MAJOR(st->meta_dev),
 		      MINOR(st->meta_dev), dirtylog_state_names[s]);
 		store_event(st);
+		dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_STATE_NTF, NULL, 0);
 	}
+}
+
+/* Announce once when less than 10% of the metadata device is free. */
+static void store_check_space(struct dirtylog_store *st)
+{
+	struct dirtylog_md_stats s;
+	bool low;
+
+	dirtylog_md_stats(store_md(st), &s);
+	low = (s.meta_total - s.meta_used) * 10 < s.meta_total;
+	if (low && !st->space_low)
+		dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_SPACE_LOW_NTF, NULL, 0);
+	st->space_low = low;
 }
 
 static void dirtylog_worker(struct work_struct *work);
@@ -475,6 +491,7 @@ static void dirtylog_worker(struct work_struct *work)
 			rq->result = do_request(st, rq);
 			complete(&rq->done);
 		}
+		store_check_space(st);
 		up_read(&st->md_sem);
 	}
 }
@@ -488,6 +505,154 @@ static int run_request(struct dirtylog_store *st, struct dirtylog_req *rq)
 	queue_work(st->wq, &st->work);
 	wait_for_completion(&rq->done);
 	return rq->result;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Operations shared by dm messages and netlink */
+
+/**
+ * dirtylog_store_checkpoint() - create a checkpoint and announce it
+ * @st: store
+ * @name: validated name
+ * @id: the new checkpoint's id
+ *
+ * Context: process context; waits for the worker.  Return: 0 or -errno.
+ */
+int dirtylog_store_checkpoint(struct dirtylog_store *st, const char *name, u64 *id)
+{
+	struct dirtylog_req rq = { .op = DIRTYLOG_REQ_CHECKPOINT, .name = name };
+	int r = run_request(st, &rq);
+
+	if (!r) {
+		*id = rq.id;
+		dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_CKPT_CREATED_NTF, name, rq.id);
+	}
+	return r;
+}
+
+int dirtylog_store_delete(struct dirtylog_store *st, const char *name)
+{
+	struct dirtylog_req rq = { .op = DIRTYLOG_REQ_DELETE, .name = name };
+	int r = run_request(st, &rq);
+
+	if (!r)
+		dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_CKPT_DELETED_NTF, name, 0);
+	return r;
+}
+
+int dirtylog_store_reset(struct dirtylog_store *st)
+{
+	struct dirtylog_req rq = { .op = DIRTYLOG_REQ_RESET };
+
+	return run_request(st, &rq);
+}
+
+int dirtylog_store_mark(struct dirtylog_store *st, u64 start, u64 count)
+{
+	struct dirtylog_req rq = { .op = DIRTYLOG_REQ_MARK, .a = start, .b = count };
+
+	return run_request(st, &rq);
+}
+
+void dirtylog_lock_stores(void)
+{
+	mutex_lock(&dirtylog_stores_lock);
+}
+
+void dirtylog_unlock_stores(void)
+{
+	mutex_unlock(&dirtylog_stores_lock);
+}
+
+struct dirtylog_store *dirtylog_store_nth(unsigned long idx)
+{
+	struct dirtylog_store *st;
+
+	lockdep_assert_held(&dirtylog_stores_lock);
+	list_for_each_entry(st, &dirtylog_stores, list)
+		if (!idx--)
+			return st;
+	return NULL;
+}
+
+/**
+ * dirtylog_store_lookup() - find the store of a dm device
+ * @name: dm name, or NULL
+ * @uuid: dm uuid, or NULL
+ * @by_dev: match @major:@minor
+ * @major: device major
+ * @minor: device minor
+ *
+ * Context: dirtylog_stores_lock held.  Return: the store or NULL.
+ */
+struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
+					     bool by_dev, u32 major, u32 minor)
+{
+	char n[DM_NAME_LEN], u[DM_UUID_LEN];
+	struct dirtylog_store *st;
+	dev_t devt;
+
+	lockdep_assert_held(&dirtylog_stores_lock);
+	list_for_each_entry(st, &dirtylog_stores, list) {
+		if (by_dev) {
+			devt = disk_devt(dm_disk(st->owner));
+			if (MAJOR(devt) == major && MINOR(devt) == minor)
+				return st;
+			continue;
+		}
+		if (dm_copy_name_and_uuid(st->owner, n, u))
+			continue;
+		if ((name && !strcmp(n, name)) || (uuid && *uuid && !strcmp(u, uuid)))
+			return st;
+	}
+	return NULL;
+}
+
+struct dirtylog_md *dirtylog_store_md(struct dirtylog_store *st)
+{
+	return rcu_dereference_protected(st->md, 1);
+}
+
+struct mapped_device *dirtylog_store_owner(struct dirtylog_store *st)
+{
+	return st->owner;
+}
+
+static const u32 dirtylog_uapi_state[] = {
+	[DIRTYLOG_STATE_RW] = DM_DIRTYLOG_STATE_RW,
+	[DIRTYLOG_STATE_INVALID] = DM_DIRTYLOG_STATE_INVALID,
+	[DIRTYLOG_STATE_FAIL] = DM_DIRTYLOG_STATE_FAIL,
+};
+
+static int store_state(struct dirtylog_store *st, struct dirtylog_md_stats *s)
+{
+	int state = atomic_read(&st->state);
+
+	if (s->failed && state == DIRTYLOG_STATE_RW)
+		state = DIRTYLOG_STATE_FAIL;
+	if (s->invalid)
+		state = DIRTYLOG_STATE_INVALID;
+	return state;
+}
+
+void dirtylog_store_info(struct dirtylog_store *st, struct dirtylog_dev_info *di)
+{
+	dev_t devt = disk_devt(dm_disk(st->owner));
+
+	/* On failure the strings stay empty (zeroed). */
+	memset(di, 0, sizeof(*di));
+	dm_copy_name_and_uuid(st->owner, di->name, di->uuid);
+	di->major = MAJOR(devt);
+	di->minor = MINOR(devt);
+	di->block_sectors = st->block_sectors;
+	rcu_read_lock();
+	dirtylog_md_stats(rcu_dereference(st->md), &di->stats);
+	rcu_read_unlock();
+	di->size_sectors = dirtylog_md_data_sectors(rcu_dereference_protected(st->md, 1));
+	di->state = dirtylog_uapi_state[store_state(st, &di->stats)];
+	snprintf(di->instance_uuid, sizeof(di->instance_uuid), "%16phN",
+		 di->stats.uuid);
+	di->generation = di->stats.ckpt_gen;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -830,6 +995,8 @@ static int dirtylog_preresume(struct dm_target *ti)
 		if (r)
 			DMERR("cannot grow to %llu sectors: %d",
 			      (unsigned long long)ti->len, r);
+		else
+			dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_RESIZE_NTF, NULL, 0);
 	}
 	up_read(&st->md_sem);
 	if (r)
@@ -860,11 +1027,7 @@ static void dirtylog_status(struct dm_target *ti, status_type_t type,
 		rcu_read_lock();
 		dirtylog_md_stats(rcu_dereference(st->md), &s);
 		rcu_read_unlock();
-		state = atomic_read(&st->state);
-		if (s.failed && state == DIRTYLOG_STATE_RW)
-			state = DIRTYLOG_STATE_FAIL;
-		if (s.invalid)
-			state = DIRTYLOG_STATE_INVALID;
+		state = store_state(st, &s);
 		DMEMIT("%u %llu %llu %u %llu %llu/%llu %s", dc->block_sectors,
 		       s.nr_blocks, s.dirty_active, s.nr_checkpoints,
 		       s.latest_id, s.meta_used, s.meta_total,
@@ -943,8 +1106,10 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 		}
 		rq.op = strcmp(cmd, "checkpoint") ? DIRTYLOG_REQ_DELETE :
 			DIRTYLOG_REQ_CHECKPOINT;
-		rq.name = argv[1];
-		r = run_request(st, &rq);
+		if (rq.op == DIRTYLOG_REQ_CHECKPOINT)
+			r = dirtylog_store_checkpoint(st, argv[1], &rq.id);
+		else
+			r = dirtylog_store_delete(st, argv[1]);
 		if (r == -EEXIST)
 			DMERR("checkpoint '%s' already exists", argv[1]);
 		else if (r == -ENOENT)
@@ -963,8 +1128,7 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 	if (!strcmp(cmd, "reset")) {
 		if (argc != 1)
 			return -EINVAL;
-		rq.op = DIRTYLOG_REQ_RESET;
-		r = run_request(st, &rq);
+		r = dirtylog_store_reset(st);
 		if (r)
 			DMERR("reset failed: %d", r);
 		return r;
@@ -974,8 +1138,7 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 			DMERR("usage: mark_dirty <start block> <count>");
 			return -EINVAL;
 		}
-		rq.op = DIRTYLOG_REQ_MARK;
-		r = run_request(st, &rq);
+		r = dirtylog_store_mark(st, rq.a, rq.b);
 		if (r == -EINVAL)
 			DMERR("mark_dirty: range outside the device or empty");
 		else if (r)
@@ -1001,7 +1164,8 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 			result[0] = '\0';
 		down_read(&st->md_sem);
 		r = dirtylog_md_query(store_md(st), argv[1],
-				      argc == 3 ? argv[2] : NULL, msg_emit_extent, &o);
+				      argc == 3 ? argv[2] : NULL, 0,
+				      msg_emit_extent, &o);
 		up_read(&st->md_sem);
 		if (r == -ENOENT)
 			DMERR("dirty: no such checkpoint");
@@ -1044,15 +1208,27 @@ static int __init dirtylog_init(void)
 {
 	int r;
 
+	r = dirtylog_nl_init();
+	if (r) {
+		DMERR("cannot register the netlink family: %d", r);
+		return r;
+	}
 	r = dm_register_target(&dirtylog_target);
-	if (r)
+	if (r) {
 		DMERR("register failed %d", r);
+		goto out_nl_exit;
+	}
+	return 0;
+
+out_nl_exit:
+	dirtylog_nl_exit();
 	return r;
 }
 
 static void __exit dirtylog_exit(void)
 {
 	dm_unregister_target(&dirtylog_target);
+	dirtylog_nl_exit();
 }
 
 module_init(dirtylog_init);

@@ -372,6 +372,7 @@ out:
 struct extent_out {
 	dirtylog_extent_fn emit;
 	void *ctx;
+	u64 from;
 	u64 start, count;
 	int stop;
 };
@@ -386,6 +387,12 @@ static void out_bits(struct extent_out *o, u64 first, const unsigned long *bits,
 		if (i >= nbits)
 			break;
 		e = find_next_zero_bit(bits, nbits, i);
+		if (first + e <= o->from) {
+			i = e;
+			continue;
+		}
+		if (first + i < o->from)
+			i = o->from - first;
 		if (o->count && o->start + o->count == first + i) {
 			o->count += e - i;
 		} else {
@@ -403,6 +410,8 @@ static void out_bits(struct extent_out *o, u64 first, const unsigned long *bits,
  * @md: metadata
  * @since: checkpoint name
  * @until: NULL for "up to now", else a newer checkpoint
+ * @from: first block of interest (extents are clipped to start there), so
+ *	  a caller can resume an interrupted listing
  * @emit: called for each extent; returns non-zero to stop
  * @ctx: for @emit
  *
@@ -414,9 +423,10 @@ static void out_bits(struct extent_out *o, u64 first, const unsigned long *bits,
  * metadata read errors.
  */
 int dirtylog_md_query(struct dirtylog_md *md, const char *since,
-		      const char *until, dirtylog_extent_fn emit, void *ctx)
+		      const char *until, u64 from, dirtylog_extent_fn emit,
+		      void *ctx)
 {
-	struct extent_out o = { .emit = emit, .ctx = ctx };
+	struct extent_out o = { .emit = emit, .ctx = ctx, .from = from };
 	unsigned long *acc = NULL, *tmp = NULL;
 	struct dirtylog_bitmap *bm;
 	void *scratch = NULL;
@@ -455,7 +465,8 @@ int dirtylog_md_query(struct dirtylog_md *md, const char *since,
 
 	r = 0;
 	/* Intervals s+1 .. u-1 end at checkpoints s+1 .. u-1; u is its own. */
-	for (p = 0; p < md->nr_pages && !o.stop && !r; p = next) {
+	for (p = div64_u64(from, DIRTYLOG_BITS_PER_PAGE); p < md->nr_pages && !o.stop && !r;
+	     p = next) {
 		bool any = false;
 
 		next = md->nr_pages;

@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-dirtylog generic netlink family "dm-dirtylog": device and checkpoint
+ * queries, checkpoint operations (also on several devices at one instant),
+ * dirty-map dumps and event notifications.  The commands and attributes are
+ * in include/uapi/linux/dm-dirtylog.h and described by
+ * Documentation/netlink/specs/dm-dirtylog.yaml.
+ *
+ * Every operation, reads included, requires CAP_SYS_ADMIN in the caller's
+ * user namespace over the initial one (a dirty map reveals what a tenant
+ * wrote); it is checked in each handler.
+ *
+ * Locking: handlers hold dirtylog_stores_lock (dirtylog_lock_stores()) for
+ * their whole run, which keeps the devices they found from being destroyed;
+ * dumps take it again in every callback and find their device anew.
+ * Lock order: dirtylog_stores_lock, then the metadata lock.
+ */
+#include <linux/device-mapper.h>
+#include <linux/module.h>
+#include <net/genetlink.h>
+#include <net/netlink.h>
+
+#include <linux/dm-dirtylog.h>
+
+#include "compat.h"
+#include "dirtylog-target.h"
+
+#define DM_MSG_PREFIX "dirtylog"
+
+/* Most devices one CKPT_NEW may name. */
+#define DIRTYLOG_NL_MAX_DEVICES	16
+
+static struct genl_family dirtylog_nl_family;
+
+static const struct nla_policy dirtylog_nl_dev_policy[DM_DIRTYLOG_A_MAX + 1] = {
+	[DM_DIRTYLOG_A_DEV_NAME] = { .type = NLA_NUL_STRING, .len = DM_NAME_LEN - 1 },
+	[DM_DIRTYLOG_A_DEV_UUID] = { .type = NLA_NUL_STRING, .len = DM_UUID_LEN - 1 },
+	[DM_DIRTYLOG_A_DEV_MAJOR] = { .type = NLA_U32 },
+	[DM_DIRTYLOG_A_DEV_MINOR] = { .type = NLA_U32 },
+};
+
+static const struct nla_policy dirtylog_nl_policy[DM_DIRTYLOG_A_MAX + 1] = {
+	[DM_DIRTYLOG_A_DEV_NAME] = { .type = NLA_NUL_STRING, .len = DM_NAME_LEN - 1 },
+	[DM_DIRTYLOG_A_DEV_UUID] = { .type = NLA_NUL_STRING, .len = DM_UUID_LEN - 1 },
+	[DM_DIRTYLOG_A_DEV_MAJOR] = { .type = NLA_U32 },
+	[DM_DIRTYLOG_A_DEV_MINOR] = { .type = NLA_U32 },
+	[DM_DIRTYLOG_A_CKPT_NAME] = { .type = NLA_NUL_STRING, .len = DM_DIRTYLOG_NAME_MAX },
+	[DM_DIRTYLOG_A_SINCE] = { .type = NLA_NUL_STRING, .len = DM_DIRTYLOG_NAME_MAX },
+	[DM_DIRTYLOG_A_UNTIL] = { .type = NLA_NUL_STRING, .len = DM_DIRTYLOG_NAME_MAX },
+	[DM_DIRTYLOG_A_DEVICE] = NLA_POLICY_NESTED(dirtylog_nl_dev_policy),
+	[DM_DIRTYLOG_A_MARK_START] = { .type = NLA_U64 },
+	[DM_DIRTYLOG_A_MARK_COUNT] = { .type = NLA_U64 },
+};
+
+static int dirtylog_nl_perm(struct sk_buff *skb, struct netlink_ext_ack *extack)
+{
+	if (netlink_capable(skb, CAP_SYS_ADMIN))
+		return 0;
+	NL_SET_ERR_MSG(extack, "dm-dirtylog: CAP_SYS_ADMIN is required");
+	return -EPERM;
+}
+
+/*
+ * Find the device that @tb selects: by name, dm uuid, or major + minor.
+ * Context: dirtylog_stores_lock held.
+ */
+static struct dirtylog_store *dirtylog_nl_find(struct nlattr **tb,
+					       struct netlink_ext_ack *extack,
+					       int *err)
+{
+	struct dirtylog_store *st;
+	bool by_dev = tb[DM_DIRTYLOG_A_DEV_MAJOR] && tb[DM_DIRTYLOG_A_DEV_MINOR];
+	const char *name = tb[DM_DIRTYLOG_A_DEV_NAME] ?
+			   nla_data(tb[DM_DIRTYLOG_A_DEV_NAME]) : NULL;
+	const char *uuid = tb[DM_DIRTYLOG_A_DEV_UUID] ?
+			   nla_data(tb[DM_DIRTYLOG_A_DEV_UUID]) : NULL;
+
+	if (!by_dev && (tb[DM_DIRTYLOG_A_DEV_MAJOR] || tb[DM_DIRTYLOG_A_DEV_MINOR])) {
+		NL_SET_ERR_MSG(extack, "dm-dirtylog: device major and minor go together");
+		*err = -EINVAL;
+		return NULL;
+	}
+	if (!by_dev && !name && !uuid) {
+		NL_SET_ERR_MSG(extack, "dm-dirtylog: no device given (name, uuid or major:minor)");
+		*err = -EINVAL;
+		return NULL;
+	}
+	st = dirtylog_store_lookup(name, uuid, by_dev,
+				   by_dev ? nla_get_u32(tb[DM_DIRTYLOG_A_DEV_MAJOR]) : 0,
+				   by_dev ? nla_get_u32(tb[DM_DIRTYLOG_A_DEV_MINOR]) : 0);
+	if (!st) {
+		NL_SET_ERR_MSG(extack, "dm-dirtylog: no such dirtylog device");
+		*err = -ENODEV;
+	}
+	return st;
+}
+
+static int put_dev_id(struct sk_buff *skb, const struct dirtylog_dev_info *di)
+{
+	if (nla_put_string(skb, DM_DIRTYLOG_A_DEV_NAME, di->name) ||
+	    nla_put_u32(skb, DM_DIRTYLOG_A_DEV_MAJOR, di->major) ||
+	    nla_put_u32(skb, DM_DIRTYLOG_A_DEV_MINOR, di->minor))
+		return -EMSGSIZE;
+	if (di->uuid[0] && nla_put_string(skb, DM_DIRTYLOG_A_DEV_UUID, di->uuid))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int put_dev_info(struct sk_buff *skb, struct dirtylog_store *st)
+{
+	struct dirtylog_dev_info di;
+
+	dirtylog_store_info(st, &di);
+	if (put_dev_id(skb, &di) ||
+	    nla_put_u32(skb, DM_DIRTYLOG_A_BLOCK_SECTORS, di.block_sectors) ||
+	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_NR_BLOCKS, di.stats.nr_blocks,
+			      DM_DIRTYLOG_A_PAD) ||
+	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_SIZE_SECTORS, di.size_sectors,
+			      DM_DIRTYLOG_A_PAD) ||
+	    nla_put_u32(skb, DM_DIRTYLOG_A_STATE, di.state) ||
+	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_DIRTY_ACTIVE, di.stats.dirty_active,
+			      DM_DIRTYLOG_A_PAD) ||
+	    nla_put_u32(skb, DM_DIRTYLOG_A_NR_CHECKPOINTS, di.stats.nr_checkpoints) ||
+	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_LATEST_ID, di.stats.latest_id,
+			      DM_DIRTYLOG_A_PAD) ||
+	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_META_USED, di.stats.meta_used,
+			      DM_DIRTYLOG_A_PAD) ||
+	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_META_TOTAL, di.stats.meta_total,
+			      DM_DIRTYLOG_A_PAD) ||
+	    nla_put_string(skb, DM_DIRTYLOG_A_INSTANCE_UUID, di.instance_uuid) ||
+	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_GENERATION, di.generation,
+			      DM_DIRTYLOG_A_PAD))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* DEV_GET */
+
+static int dirtylog_nl_dev_get_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct dirtylog_store *st;
+	struct sk_buff *msg;
+	void *hdr;
+	int r;
+
+	r = dirtylog_nl_perm(skb, info->extack);
+	if (r)
+		return r;
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	dirtylog_lock_stores();
+	st = dirtylog_nl_find(info->attrs, info->extack, &r);
+	if (!st)
+		goto out_free;
+	r = -EMSGSIZE;
+	hdr = genlmsg_put_reply(msg, info, &dirtylog_nl_family, 0,
+				DM_DIRTYLOG_CMD_DEV_GET);
+	if (!hdr || put_dev_info(msg, st))
+		goto out_free;
+	genlmsg_end(msg, hdr);
+	dirtylog_unlock_stores();
+	return genlmsg_reply(msg, info);
+
+out_free:
+	dirtylog_unlock_stores();
+	nlmsg_free(msg);
+	return r;
+}
+
+static int dirtylog_nl_dev_get_dumpit(struct sk_buff *skb,
+				      struct netlink_callback *cb)
+{
+	struct dirtylog_store *st;
+	unsigned long idx = cb->args[0];
+	void *hdr;
+	int r;
+
+	r = dirtylog_nl_perm(cb->skb, cb->extack);
+	if (r)
+		return r;
+	dirtylog_lock_stores();
+	for (; (st = dirtylog_store_nth(idx)); idx++) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
+				  cb->nlh->nlmsg_seq, &dirtylog_nl_family,
+				  NLM_F_MULTI, DM_DIRTYLOG_CMD_DEV_GET);
+		if (!hdr)
+			break;
+		if (put_dev_info(skb, st)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+	}
+	dirtylog_unlock_stores();
+	cb->args[0] = idx;
+	return skb->len;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Checkpoints */
+
+static int check_name(struct nlattr *attr, struct netlink_ext_ack *extack)
+{
+	if (!attr) {
+		NL_SET_ERR_MSG(extack, "dm-dirtylog: a checkpoint name is required");
+		return -EINVAL;
+	}
+	if (!dirtylog_valid_name(nla_data(attr))) {
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "dm-dirtylog: invalid checkpoint name: use 1 to 64 of A-Z a-z 0-9 . _ : + -");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int ckpt_error(int r, struct netlink_ext_ack *extack)
+{
+	switch (r) {
+	case -EEXIST:
+		NL_SET_ERR_MSG(extack, "dm-dirtylog: a checkpoint of that name exists");
+		break;
+	case -ENOENT:
+		NL_SET_ERR_MSG(extack, "dm-dirtylog: no checkpoint of that name");
+		break;
+	case -ENOSPC:
+		NL_SET_ERR_MSG(extack, "dm-dirtylog: metadata full or checkpoint limit reached");
+		break;
+	case -EIO:
+		NL_SET_ERR_MSG(extack, "dm-dirtylog: metadata I/O error");
+		break;
+	case -ESTALE:
+		NL_SET_ERR_MSG(extack,
+			       "dm-dirtylog: tracking is invalid after a metadata error: take a full backup, then reset");
+		break;
+	}
+	return r;
+}
+
+static int ckpt_new_many(struct genl_info *info, const char *name,
+			 struct sk_buff *msg)
+{
+	struct dirtylog_store *sts[DIRTYLOG_NL_MAX_DEVICES];
+	struct nlattr *tb[DM_DIRTYLOG_A_MAX + 1];
+	u64 ids[DIRTYLOG_NL_MAX_DEVICES];
+	struct nlattr *nest;
+	int n = 0, i, j, rem, r = 0;
+
+	nla_for_each_attr(nest, genlmsg_data(info->genlhdr),
+			  genlmsg_len(info->genlhdr), rem) {
+		if (nla_type(nest) != DM_DIRTYLOG_A_DEVICE)
+			continue;
+		if (n == DIRTYLOG_NL_MAX_DEVICES) {
+			NL_SET_ERR_MSG_ATTR(info->extack, nest,
+					    "dm-dirtylog: too many devices (at most 16)");
+			return -E2BIG;
+		}
+		r = nla_parse_nested(tb, DM_DIRTYLOG_A_MAX, nest,
+				     dirtylog_nl_dev_policy, info->extack);
+		if (r)
+			return r;
+		sts[n] = dirtylog_nl_find(tb, info->extack, &r);
+		if (!sts[n])
+			return r;
+		for (j = 0; j < n; j++) {
+			if (sts[j] == sts[n]) {
+				NL_SET_ERR_MSG_ATTR(info->extack, nest,
+						    "dm-dirtylog: a device is named twice");
+				return -EINVAL;
+			}
+		}
+		n++;
+	}
+
+	/*
+	 * One instant on all devices: hold new I/O on every one (in-flight
+	 * I/O completes first), create the checkpoints, release.  All or
+	 * none: a failure deletes the ones already created, which merges
+	 * their intervals back, so no change is lost.
+	 */
+	for (i = 0; i < n; i++)
+		dm_internal_suspend_noflush(dirtylog_store_owner(sts[i]));
+	for (i = 0; i < n && !r; i++)
+		r = dirtylog_store_checkpoint(sts[i], name, &ids[i]);
+	if (r) {
+		ckpt_error(r, info->extack);
+		for (j = 0; j < i - 1; j++)
+			dirtylog_store_delete(sts[j], name);
+	}
+	for (i = 0; i < n; i++)
+		dm_internal_resume(dirtylog_store_owner(sts[i]));
+	if (r)
+		return r;
+
+	for (i = 0; i < n; i++) {
+		struct dirtylog_dev_info di;
+
+		dirtylog_store_info(sts[i], &di);
+		nest = nla_nest_start(msg, DM_DIRTYLOG_A_DEVICE);
+		if (!nest || put_dev_id(msg, &di) ||
+		    nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID, ids[i],
+				      DM_DIRTYLOG_A_PAD))
+			return -EMSGSIZE;
+		nla_nest_end(msg, nest);
+	}
+	return 0;
+}
+
+static int dirtylog_nl_ckpt_new_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **tb = info->attrs;
+	struct dirtylog_store *st;
+	struct sk_buff *msg;
+	const char *name;
+	void *hdr;
+	u64 id;
+	int r;
+
+	r = dirtylog_nl_perm(skb, info->extack);
+	if (!r)
+		r = check_name(tb[DM_DIRTYLOG_A_CKPT_NAME], info->extack);
+	if (r)
+		return r;
+	name = nla_data(tb[DM_DIRTYLOG_A_CKPT_NAME]);
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &dirtylog_nl_family, 0,
+				DM_DIRTYLOG_CMD_CKPT_NEW);
+	r = -EMSGSIZE;
+	if (!hdr)
+		goto out_free;
+
+	dirtylog_lock_stores();
+	if (tb[DM_DIRTYLOG_A_DEVICE]) {
+		r = ckpt_new_many(info, name, msg);
+	} else {
+		st = dirtylog_nl_find(tb, info->extack, &r);
+		if (st) {
+			r = ckpt_error(dirtylog_store_checkpoint(st, name, &id),
+				       info->extack);
+			if (!r && nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID, id,
+						    DM_DIRTYLOG_A_PAD))
+				r = -EMSGSIZE;
+		}
+	}
+	dirtylog_unlock_stores();
+	if (r)
+		goto out_free;
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+
+out_free:
+	nlmsg_free(msg);
+	return r;
+}
+
+/* Run @op on the selected device: CKPT_DEL, RESET and MARK_DIRTY. */
+static int dirtylog_nl_simple_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **tb = info->attrs;
+	struct dirtylog_store *st;
+	int r;
+
+	r = dirtylog_nl_perm(skb, info->extack);
+	if (r)
+		return r;
+	if (info->genlhdr->cmd == DM_DIRTYLOG_CMD_CKPT_DEL) {
+		r = check_name(tb[DM_DIRTYLOG_A_CKPT_NAME], info->extack);
+		if (r)
+			return r;
+	}
+	if (info->genlhdr->cmd == DM_DIRTYLOG_CMD_MARK_DIRTY &&
+	    (!tb[DM_DIRTYLOG_A_MARK_START] || !tb[DM_DIRTYLOG_A_MARK_COUNT])) {
+		NL_SET_ERR_MSG(info->extack, "dm-dirtylog: mark start and count are required");
+		return -EINVAL;
+	}
+	dirtylog_lock_stores();
+	st = dirtylog_nl_find(tb, info->extack, &r);
+	if (st) {
+		switch (info->genlhdr->cmd) {
+		case DM_DIRTYLOG_CMD_CKPT_DEL:
+			r = dirtylog_store_delete(st, nla_data(tb[DM_DIRTYLOG_A_CKPT_NAME]));
+			break;
+		case DM_DIRTYLOG_CMD_RESET:
+			r = dirtylog_store_reset(st);
+			break;
+		default:
+			r = dirtylog_store_mark(st, nla_get_u64(tb[DM_DIRTYLOG_A_MARK_START]),
+						nla_get_u64(tb[DM_DIRTYLOG_A_MARK_COUNT]));
+			if (r == -EINVAL)
+				NL_SET_ERR_MSG(info->extack,
+					       "dm-dirtylog: range empty or outside the device");
+			break;
+		}
+		ckpt_error(r, info->extack);
+	}
+	dirtylog_unlock_stores();
+	return r;
+}
+
+/* Parse a dump request again in each callback (both kernels agree on this). */
+static int dump_attrs(struct netlink_callback *cb, struct nlattr **tb)
+{
+	return nlmsg_parse(cb->nlh, GENL_HDRLEN, tb, DM_DIRTYLOG_A_MAX,
+			   dirtylog_nl_policy, cb->extack);
+}
+
+struct ckpt_dump {
+	struct sk_buff *skb;
+	struct netlink_callback *cb;
+	unsigned long skip;
+	unsigned long done;
+};
+
+static int ckpt_dump_one(void *ctx, const struct dirtylog_ckpt_info *ci)
+{
+	struct ckpt_dump *d = ctx;
+	void *hdr;
+
+	if (d->skip) {
+		d->skip--;
+		return 0;
+	}
+	hdr = genlmsg_put(d->skb, NETLINK_CB(d->cb->skb).portid,
+			  d->cb->nlh->nlmsg_seq, &dirtylog_nl_family, NLM_F_MULTI,
+			  DM_DIRTYLOG_CMD_CKPT_GET);
+	if (!hdr)
+		return 1;
+	if (nla_put_string(d->skb, DM_DIRTYLOG_A_CKPT_NAME, ci->name) ||
+	    nla_put_u64_64bit(d->skb, DM_DIRTYLOG_A_CKPT_ID, ci->id, DM_DIRTYLOG_A_PAD) ||
+	    nla_put_u64_64bit(d->skb, DM_DIRTYLOG_A_CKPT_CTIME, ci->ctime_ns,
+			      DM_DIRTYLOG_A_PAD)) {
+		genlmsg_cancel(d->skb, hdr);
+		return 1;
+	}
+	genlmsg_end(d->skb, hdr);
+	d->done++;
+	return 0;
+}
+
+static int dirtylog_nl_ckpt_get_dumpit(struct sk_buff *skb,
+				       struct netlink_callback *cb)
+{
+	struct nlattr *tb[DM_DIRTYLOG_A_MAX + 1];
+	struct ckpt_dump d = { .skb = skb, .cb = cb, .skip = cb->args[0] };
+	struct dirtylog_store *st;
+	int r;
+
+	r = dirtylog_nl_perm(cb->skb, cb->extack);
+	if (!r)
+		r = dump_attrs(cb, tb);
+	if (r)
+		return r;
+	dirtylog_lock_stores();
+	st = dirtylog_nl_find(tb, cb->extack, &r);
+	if (st)
+		r = dirtylog_md_list(dirtylog_store_md(st), ckpt_dump_one, &d);
+	dirtylog_unlock_stores();
+	if (!st)
+		return r;
+	cb->args[0] += d.done;
+	return skb->len;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Dirty map */
+
+struct dirty_dump {
+	struct sk_buff *skb;
+	struct netlink_callback *cb;
+	void *hdr;
+	u64 resume;		/* first block not sent yet */
+	bool full;		/* an extent did not fit */
+};
+
+static int dirty_dump_extent(void *ctx, u64 start, u64 count)
+{
+	struct dirty_dump *d = ctx;
+	struct nlattr *nest;
+
+	nest = nla_nest_start(d->skb, DM_DIRTYLOG_A_EXTENT);
+	if (!nest)
+		goto full;
+	if (nla_put_u64_64bit(d->skb, DM_DIRTYLOG_A_EXT_START, start,
+			      DM_DIRTYLOG_A_EXT_PAD) ||
+	    nla_put_u64_64bit(d->skb, DM_DIRTYLOG_A_EXT_COUNT, count,
+			      DM_DIRTYLOG_A_EXT_PAD)) {
+		nla_nest_cancel(d->skb, nest);
+		goto full;
+	}
+	nla_nest_end(d->skb, nest);
+	d->resume = start + count;
+	return 0;
+full:
+	d->full = true;
+	return 1;
+}
+
+/*
+ * cb->args[0]: first block still to send; cb->args[1]: set once the last
+ * message went out; cb->seq: the checkpoint generation at the start, so a
+ * checkpoint operation during the dump marks it interrupted.
+ */
+static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
+					struct netlink_callback *cb)
+{
+	struct nlattr *tb[DM_DIRTYLOG_A_MAX + 1];
+	struct dirty_dump d = { .skb = skb, .cb = cb, .resume = cb->args[0] };
+	struct dirtylog_dev_info di;
+	struct dirtylog_store *st;
+	int r;
+
+	if (cb->args[1])
+		return 0;
+	r = dirtylog_nl_perm(cb->skb, cb->extack);
+	if (!r)
+		r = dump_attrs(cb, tb);
+	if (!r && !tb[DM_DIRTYLOG_A_SINCE]) {
+		NL_SET_ERR_MSG(cb->extack, "dm-dirtylog: a since checkpoint is required");
+		r = -EINVAL;
+	}
+	if (!r)
+		r = check_name(tb[DM_DIRTYLOG_A_SINCE], cb->extack);
+	if (!r && tb[DM_DIRTYLOG_A_UNTIL])
+		r = check_name(tb[DM_DIRTYLOG_A_UNTIL], cb->extack);
+	if (r)
+		return r;
+
+	dirtylog_lock_stores();
+	st = dirtylog_nl_find(tb, cb->extack, &r);
+	if (!st)
+		goto out_unlock;
+	dirtylog_store_info(st, &di);
+	if (!cb->args[2]) {
+		cb->seq = (unsigned int)di.generation + 1;
+		cb->args[2] = 1;
+	}
+	d.hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			    &dirtylog_nl_family, NLM_F_MULTI,
+			    DM_DIRTYLOG_CMD_DIRTY_GET);
+	r = -EMSGSIZE;
+	if (!d.hdr)
+		goto out_unlock;
+	/* Interrupted when the checkpoints changed since the first message. */
+	if ((unsigned int)di.generation + 1 != cb->seq)
+		cb->seq = (unsigned int)di.generation + 1;
+	genl_dump_check_consistent(cb, d.hdr);
+	if (nla_put_u64_64bit(skb, DM_DIRTYLOG_A_GENERATION, di.generation,
+			      DM_DIRTYLOG_A_PAD)) {
+		genlmsg_cancel(skb, d.hdr);
+		goto out_unlock;
+	}
+	r = dirtylog_md_query(dirtylog_store_md(st), nla_data(tb[DM_DIRTYLOG_A_SINCE]),
+			      tb[DM_DIRTYLOG_A_UNTIL] ? nla_data(tb[DM_DIRTYLOG_A_UNTIL]) : NULL,
+			      d.resume, dirty_dump_extent, &d);
+	if (r) {
+		genlmsg_cancel(skb, d.hdr);
+		if (r == -ENOENT)
+			NL_SET_ERR_MSG(cb->extack, "dm-dirtylog: no checkpoint of that name");
+		else if (r == -EINVAL)
+			NL_SET_ERR_MSG(cb->extack, "dm-dirtylog: until must be newer than since");
+		else
+			ckpt_error(r, cb->extack);
+		goto out_unlock;
+	}
+	genlmsg_end(skb, d.hdr);
+	cb->args[0] = d.resume;
+	/* The walk ended without running out of room: that was the last one. */
+	if (!d.full)
+		cb->args[1] = 1;
+	r = skb->len;
+out_unlock:
+	dirtylog_unlock_stores();
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Notifications */
+
+/**
+ * dirtylog_nl_notify() - announce an event on the "events" group
+ * @st: the device
+ * @cmd: DM_DIRTYLOG_CMD_*_NTF
+ * @ckpt: checkpoint name, or NULL
+ * @id: checkpoint id, or 0
+ *
+ * Context: process context, may sleep (GFP_NOIO: the worker calls it).
+ */
+void dirtylog_nl_notify(struct dirtylog_store *st, u8 cmd, const char *ckpt,
+			u64 id)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	if (!genl_has_listeners(&dirtylog_nl_family, &init_net, 0))
+		return;
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_NOIO);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &dirtylog_nl_family, 0, cmd);
+	if (!hdr || put_dev_info(msg, st) ||
+	    (ckpt && nla_put_string(msg, DM_DIRTYLOG_A_CKPT_NAME, ckpt)) ||
+	    (id && nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID, id, DM_DIRTYLOG_A_PAD))) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast(&dirtylog_nl_family, msg, 0, 0, GFP_NOIO);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Family */
+
+static const struct genl_ops dirtylog_nl_ops[] = {
+	{
+		.cmd = DM_DIRTYLOG_CMD_DEV_GET,
+		.doit = dirtylog_nl_dev_get_doit,
+		.dumpit = dirtylog_nl_dev_get_dumpit,
+	},
+	{
+		.cmd = DM_DIRTYLOG_CMD_CKPT_NEW,
+		.doit = dirtylog_nl_ckpt_new_doit,
+	},
+	{
+		.cmd = DM_DIRTYLOG_CMD_CKPT_DEL,
+		.doit = dirtylog_nl_simple_doit,
+	},
+	{
+		.cmd = DM_DIRTYLOG_CMD_CKPT_GET,
+		.dumpit = dirtylog_nl_ckpt_get_dumpit,
+	},
+	{
+		.cmd = DM_DIRTYLOG_CMD_RESET,
+		.doit = dirtylog_nl_simple_doit,
+	},
+	{
+		.cmd = DM_DIRTYLOG_CMD_DIRTY_GET,
+		.dumpit = dirtylog_nl_dirty_get_dumpit,
+	},
+	{
+		.cmd = DM_DIRTYLOG_CMD_MARK_DIRTY,
+		.doit = dirtylog_nl_simple_doit,
+	},
+};
+
+static const struct genl_multicast_group dirtylog_nl_mcgrps[] = {
+	{ .name = DM_DIRTYLOG_MCGRP_EVENTS, },
+};
+
+static struct genl_family dirtylog_nl_family __ro_after_init = {
+	.name = DM_DIRTYLOG_GENL_NAME,
+	.version = DM_DIRTYLOG_GENL_VERSION,
+	.maxattr = DM_DIRTYLOG_A_MAX,
+	.policy = dirtylog_nl_policy,
+	.netnsok = false,
+	.parallel_ops = true,
+	.module = THIS_MODULE,
+	.ops = dirtylog_nl_ops,
+	.n_ops = ARRAY_SIZE(dirtylog_nl_ops),
+	.mcgrps = dirtylog_nl_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(dirtylog_nl_mcgrps),
+};
+
+int __init dirtylog_nl_init(void)
+{
+	return genl_register_family(&dirtylog_nl_family);
+}
+
+void dirtylog_nl_exit(void)
+{
+	genl_unregister_family(&dirtylog_nl_family);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * What the target exports to the netlink interface: finding devices and
+ * running the same operations the dm messages run.
+ *
+ * Every function here requires dirtylog_stores_lock (dirtylog_lock_stores()),
+ * which keeps the stores from going away; none waits for a suspended device.
+ */
+#ifndef DIRTYLOG_TARGET_H
+#define DIRTYLOG_TARGET_H
+
+#include <linux/types.h>
+#include <linux/device-mapper.h>
+
+#include "dirtylog-metadata.h"
+
+struct dirtylog_store;
+
+struct dirtylog_dev_info {
+	char name[DM_NAME_LEN];
+	char uuid[DM_UUID_LEN];
+	u32 major, minor;
+	u32 block_sectors;
+	u64 size_sectors;
+	u32 state;			/* enum dm_dirtylog_state */
+	struct dirtylog_md_stats stats;
+	char instance_uuid[33];
+	u64 generation;
+};
+
+void dirtylog_lock_stores(void);
+void dirtylog_unlock_stores(void);
+struct dirtylog_store *dirtylog_store_nth(unsigned long idx);
+struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
+					     bool by_dev, u32 major, u32 minor);
+void dirtylog_store_info(struct dirtylog_store *st, struct dirtylog_dev_info *di);
+struct dirtylog_md *dirtylog_store_md(struct dirtylog_store *st);
+struct mapped_device *dirtylog_store_owner(struct dirtylog_store *st);
+
+int dirtylog_store_checkpoint(struct dirtylog_store *st, const char *name, u64 *id);
+int dirtylog_store_delete(struct dirtylog_store *st, const char *name);
+int dirtylog_store_reset(struct dirtylog_store *st);
+int dirtylog_store_mark(struct dirtylog_store *st, u64 start, u64 count);
+
+/* dirtylog-netlink.c */
+int dirtylog_nl_init(void);
+void dirtylog_nl_exit(void);
+void dirtylog_nl_notify(struct dirtylog_store *st, u8 cmd, const char *ckpt,
+			u64 id);
+
+#endif /* DIRTYLOG_TARGET_H */
