@@ -148,7 +148,8 @@ bool dirtylog_valid_name(const char *name)
 	for (i = 0; i < len; i++) {
 		char c = name[i];
 
-		if (!isalnum(c) && !strchr("._:+-", c))
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+		    !(c >= '0' && c <= '9') && !strchr("._:+-", c))
 			return false;
 	}
 	return true;
@@ -329,9 +330,7 @@ static int write_table(struct dirtylog_md *md)
 	for (i = 0; i < md->nr_table_blocks; i++)
 		dirtylog_free_block(md, md->table_blocks[i]);
 	if (nr) {
-		blocks = kcalloc(nr, sizeof(u64), GFP_NOIO);
-		if (!blocks)
-			return -ENOMEM;
+		blocks = kcalloc(nr, sizeof(u64), GFP_NOIO | __GFP_NOFAIL);
 		for (i = 0; i < nr && !r; i++)
 			r = dirtylog_alloc_block(md, &blocks[i]);
 		if (r) {
@@ -339,11 +338,7 @@ static int write_table(struct dirtylog_md *md)
 			return r;
 		}
 	}
-	tb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!tb) {
-		kfree(blocks);
-		return -ENOMEM;
-	}
+	tb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
 	for (i = 0; i < nr && !r; i++) {
 		memset(tb, 0, sizeof(*tb));
 		tb->next = cpu_to_le64(i + 1 < nr ? blocks[i + 1] : 0);
@@ -377,9 +372,7 @@ static int write_superblock(struct dirtylog_md *md)
 	struct dirtylog_disk_sb *sb;
 	int r;
 
-	sb = kzalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!sb)
-		return -ENOMEM;
+	sb = kzalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
 	sb->version = cpu_to_le32(DIRTYLOG_VERSION_MAX);
 	sb->flags = cpu_to_le32(md->flags);
 	memcpy(sb->uuid, md->uuid, sizeof(sb->uuid));
@@ -422,6 +415,8 @@ static void commit_failed(struct dirtylog_md *md, int r)
  * Context: md->lock held; may sleep.
  * Return: 0; -ENOSPC or -ENOMEM with nothing written (the caller rolls
  * back); another error after a failed write, when @md is marked failed.
+ * Past the space check, allocations do not fail (__GFP_NOFAIL), so only
+ * I/O errors fail a commit half way.
  */
 int dirtylog_md_commit_locked(struct dirtylog_md *md)
 {
@@ -442,6 +437,9 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 		__set_bit(p / DIRTYLOG_NODE_ENTRIES, t->dirty[1]);
 	atree_propagate_dirty(t);
 	need = md->nr_pending + atree_nr_dirty_nodes(t);
+	/* Nothing changed (e.g. writes to blocks marked meanwhile): no I/O. */
+	if (!need && !md->table_dirty)
+		return 0;
 	if (md->table_dirty)
 		need += DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES);
 	avail = dirtylog_nr_free_blocks(md);
@@ -459,9 +457,7 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 			bitmap_zero(t->dirty[l], t->nr[l]);
 		return -ENOSPC;
 	}
-	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!scratch)
-		return -ENOMEM;
+	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
 
 	/* From here on only I/O errors can fail the commit. */
 	r = 0;
@@ -926,8 +922,13 @@ bad:
  */
 void dirtylog_md_close(struct dirtylog_md *md)
 {
+	struct dirtylog_pending *pd;
+	unsigned long p;
+
 	if (!md)
 		return;
+	xa_for_each(&md->pending, p, pd)
+		pending_free(pd);
 	xa_destroy(&md->pending);
 	dirtylog_bitmap_free(rcu_dereference_protected(md->active, 1));
 	atree_free(&md->atree);
@@ -1142,9 +1143,9 @@ int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
 	md->table_dirty = true;
 
 	obm = swap_active(md, nbm);
-	if (collect)
-		collect(ctx, md);
-	r = dirtylog_md_commit_locked(md);
+	r = collect ? collect(ctx, md) : 0;
+	if (!r)
+		r = dirtylog_md_commit_locked(md);
 	if (r && !md->failed) {
 		rollback(md);
 		md->nr_ckpts--;
@@ -1440,8 +1441,12 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 		DMINFO("grew from %llu to %llu blocks", old_blocks, md->nr_blocks);
 		goto out;
 	}
-	if (md->failed)
+	if (md->failed) {
+		/* Unusable until reloaded; at least free what is not referenced. */
+		atree_free(&oat);
+		dirtylog_bitmap_free_shell(obm);
 		goto out;
+	}
 
 	DMERR("cannot grow the metadata (%d)", r);
 	rollback(md);
@@ -1501,6 +1506,8 @@ int dirtylog_md_list(struct dirtylog_md *md,
 	int r = 0;
 
 	mutex_lock(&md->lock);
+	if (md->failed)
+		r = -EIO;
 	for (i = 0; i < md->nr_ckpts && !r; i++) {
 		memcpy(ci.name, md->ckpts[i].name, sizeof(ci.name));
 		ci.id = md->ckpts[i].id;

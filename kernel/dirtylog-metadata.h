@@ -66,7 +66,7 @@ void dirtylog_md_discard_pending_locked(struct dirtylog_md *md);
 
 int dirtylog_md_mark(struct dirtylog_md *md, u64 block, u64 count);
 
-typedef void (*dirtylog_collect_fn)(void *ctx, struct dirtylog_md *md);
+typedef int (*dirtylog_collect_fn)(void *ctx, struct dirtylog_md *md);
 int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
 				  dirtylog_collect_fn collect, void *ctx,
 				  u64 *id);

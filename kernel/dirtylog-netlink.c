@@ -232,7 +232,7 @@ static int ckpt_error(int r, struct netlink_ext_ack *extack)
 		break;
 	case -ESTALE:
 		NL_SET_ERR_MSG(extack,
-			       "dm-dirtylog: tracking is invalid after a metadata error: take a full backup, then reset");
+			       "dm-dirtylog: tracking invalid after a metadata error: reset, checkpoint, full backup");
 		break;
 	}
 	return r;
@@ -456,7 +456,7 @@ static int dirtylog_nl_ckpt_get_dumpit(struct sk_buff *skb,
 	dirtylog_lock_stores();
 	st = dirtylog_nl_find(tb, cb->extack, &r);
 	if (st)
-		r = dirtylog_md_list(dirtylog_store_md(st), ckpt_dump_one, &d);
+		r = dirtylog_store_list(st, ckpt_dump_one, &d);
 	dirtylog_unlock_stores();
 	if (!st)
 		return r;
@@ -552,9 +552,9 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 		genlmsg_cancel(skb, d.hdr);
 		goto out_unlock;
 	}
-	r = dirtylog_md_query(dirtylog_store_md(st), nla_data(tb[DM_DIRTYLOG_A_SINCE]),
-			      tb[DM_DIRTYLOG_A_UNTIL] ? nla_data(tb[DM_DIRTYLOG_A_UNTIL]) : NULL,
-			      d.resume, dirty_dump_extent, &d);
+	r = dirtylog_store_query(st, nla_data(tb[DM_DIRTYLOG_A_SINCE]),
+				 tb[DM_DIRTYLOG_A_UNTIL] ? nla_data(tb[DM_DIRTYLOG_A_UNTIL]) : NULL,
+				 d.resume, dirty_dump_extent, &d);
 	if (r) {
 		genlmsg_cancel(skb, d.hdr);
 		if (r == -ENOENT)

@@ -31,6 +31,7 @@
 #include <linux/log2.h>
 #include <linux/percpu.h>
 #include <linux/rwsem.h>
+#include <linux/sched/mm.h>
 #include <linux/workqueue.h>
 
 #include <linux/dm-dirtylog.h>
@@ -304,14 +305,14 @@ struct dirtylog_range {
  * synchronize_rcu() has run, so a write missing from these lists saw the
  * new bitmap and is deferred to the worker, which marks it there.
  */
-static void collect_inflight(void *ctx, struct dirtylog_md *md)
+static int collect_inflight(void *ctx, struct dirtylog_md *md)
 {
 	struct dirtylog_store *st = ctx;
 	struct dirtylog_range *r = NULL;
 	unsigned long flags;
 	unsigned int cap = 0, n, i;
 	struct dirtylog_pb *pb;
-	int cpu;
+	int cpu, err = 0;
 
 	for_each_possible_cpu(cpu) {
 		struct dirtylog_inflight *inf = per_cpu_ptr(st->inflight, cpu);
@@ -325,14 +326,8 @@ static void collect_inflight(void *ctx, struct dirtylog_md *md)
 			kfree(r);
 			r = kmalloc_array(n, sizeof(*r), GFP_NOIO);
 			cap = r ? n : 0;
-			if (!r) {
-				struct dirtylog_md_stats s;
-
-				/* Cannot list them: mark everything, conservatively. */
-				dirtylog_md_stats(md, &s);
-				dirtylog_md_mark_locked(md, 0, s.nr_blocks);
-				return;
-			}
+			if (!r)
+				return -ENOMEM;	/* the checkpoint is rolled back */
 		}
 		n = 0;
 		list_for_each_entry(pb, &inf->list, list) {
@@ -341,10 +336,13 @@ static void collect_inflight(void *ctx, struct dirtylog_md *md)
 			n++;
 		}
 		spin_unlock_irqrestore(&inf->lock, flags);
-		for (i = 0; i < n; i++)
-			dirtylog_md_mark_locked(md, r[i].block, r[i].count);
+		for (i = 0; i < n && !err; i++)
+			err = dirtylog_md_mark_locked(md, r[i].block, r[i].count);
+		if (err)
+			break;
 	}
 	kfree(r);
+	return err;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -454,14 +452,17 @@ static int do_request(struct dirtylog_store *st, struct dirtylog_req *rq)
 	default:
 		r = -EINVAL;
 	}
-	if (r && r != -EEXIST && r != -ENOENT && r != -EINVAL && r != -ENOSPC &&
-	    r != -ENOMEM) {
+	if (r && r != -EEXIST && r != -ENOENT && r != -EINVAL && r != -ENOSPC) {
 		struct dirtylog_md_stats s;
 
 		dirtylog_md_stats(md, &s);
-		if (s.failed)
-			store_set_state(st, st->passthrough ? DIRTYLOG_STATE_INVALID :
-					DIRTYLOG_STATE_FAIL);
+		if (s.failed && st->passthrough) {
+			/* In memory at least: every query refuses from now on. */
+			dirtylog_md_set_invalid(md);
+			store_set_state(st, DIRTYLOG_STATE_INVALID);
+		} else if (s.failed) {
+			store_set_state(st, DIRTYLOG_STATE_FAIL);
+		}
 	}
 	return r;
 }
@@ -472,6 +473,12 @@ static void dirtylog_worker(struct work_struct *work)
 	struct bio_list bios;
 	struct dirtylog_req *rq;
 	LIST_HEAD(reqs);
+
+	/*
+	 * Writes wait for this worker: memory reclaim must not wait for them
+	 * in turn, so nothing here may start I/O to get memory.
+	 */
+	unsigned int noio = memalloc_noio_save();
 
 	for (;;) {
 		spin_lock_irq(&st->deferred_lock);
@@ -494,6 +501,7 @@ static void dirtylog_worker(struct work_struct *work)
 		store_check_space(st);
 		up_read(&st->md_sem);
 	}
+	memalloc_noio_restore(noio);
 }
 
 static int run_request(struct dirtylog_store *st, struct dirtylog_req *rq)
@@ -608,9 +616,31 @@ struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
 	return NULL;
 }
 
-struct dirtylog_md *dirtylog_store_md(struct dirtylog_store *st)
+/* Queries for netlink, under md_sem so a reopen cannot free the md. */
+int dirtylog_store_query(struct dirtylog_store *st, const char *since,
+			 const char *until, u64 from, dirtylog_extent_fn emit,
+			 void *ctx)
 {
-	return rcu_dereference_protected(st->md, 1);
+	unsigned int noio = memalloc_noio_save();
+	int r;
+
+	down_read(&st->md_sem);
+	r = dirtylog_md_query(store_md(st), since, until, from, emit, ctx);
+	up_read(&st->md_sem);
+	memalloc_noio_restore(noio);
+	return r;
+}
+
+int dirtylog_store_list(struct dirtylog_store *st,
+			int (*fn)(void *ctx, const struct dirtylog_ckpt_info *ci),
+			void *ctx)
+{
+	int r;
+
+	down_read(&st->md_sem);
+	r = dirtylog_md_list(store_md(st), fn, ctx);
+	up_read(&st->md_sem);
+	return r;
 }
 
 struct mapped_device *dirtylog_store_owner(struct dirtylog_store *st)
@@ -647,8 +677,8 @@ void dirtylog_store_info(struct dirtylog_store *st, struct dirtylog_dev_info *di
 	di->block_sectors = st->block_sectors;
 	rcu_read_lock();
 	dirtylog_md_stats(rcu_dereference(st->md), &di->stats);
+	di->size_sectors = dirtylog_md_data_sectors(rcu_dereference(st->md));
 	rcu_read_unlock();
-	di->size_sectors = dirtylog_md_data_sectors(rcu_dereference_protected(st->md, 1));
 	di->state = dirtylog_uapi_state[store_state(st, &di->stats)];
 	snprintf(di->instance_uuid, sizeof(di->instance_uuid), "%16phN",
 		 di->stats.uuid);
@@ -879,19 +909,22 @@ static int dirtylog_map(struct dm_target *ti, struct bio *bio)
 		return DM_MAPIO_REMAPPED;
 	}
 
-	switch (atomic_read(&st->state)) {
-	case DIRTYLOG_STATE_FAIL:
+	if (atomic_read(&st->state) == DIRTYLOG_STATE_FAIL)
 		return DM_MAPIO_KILL;
-	case DIRTYLOG_STATE_INVALID:
-		remap(dc, bio);
-		return DM_MAPIO_REMAPPED;
-	}
 
 	offset = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	pb->block = offset >> dc->block_shift;
 	pb->count = ((offset + bio_sectors(bio) - 1) >> dc->block_shift) -
 		    pb->block + 1;
+	/*
+	 * Untracked (invalid state) writes are listed too: a reset followed
+	 * by a checkpoint must find them if they are still in flight.
+	 */
 	inflight_add(st, pb);
+	if (atomic_read(&st->state) == DIRTYLOG_STATE_INVALID) {
+		remap(dc, bio);
+		return DM_MAPIO_REMAPPED;
+	}
 
 	marked = false;
 	if (pb->count <= DIRTYLOG_FASTPATH_MAX_BLOCKS) {
@@ -991,7 +1024,10 @@ static int dirtylog_preresume(struct dm_target *ti)
 	md = store_md(st);
 	r = 0;
 	if (ti->len > dirtylog_md_data_sectors(md)) {
+		unsigned int noio = memalloc_noio_save();
+
 		r = dirtylog_md_grow(md, ti->len);
+		memalloc_noio_restore(noio);
 		if (r)
 			DMERR("cannot grow to %llu sectors: %d",
 			      (unsigned long long)ti->len, r);
@@ -1162,17 +1198,14 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 		}
 		if (maxlen)
 			result[0] = '\0';
-		down_read(&st->md_sem);
-		r = dirtylog_md_query(store_md(st), argv[1],
-				      argc == 3 ? argv[2] : NULL, 0,
-				      msg_emit_extent, &o);
-		up_read(&st->md_sem);
+		r = dirtylog_store_query(st, argv[1], argc == 3 ? argv[2] : NULL,
+					 0, msg_emit_extent, &o);
 		if (r == -ENOENT)
 			DMERR("dirty: no such checkpoint");
 		else if (r == -EINVAL)
 			DMERR("dirty: <until> must be newer than <since>");
 		else if (r == -ESTALE)
-			DMERR("dirty: tracking invalid: take a full backup, then 'reset'");
+			DMERR("dirty: tracking invalid: reset, checkpoint, then a full backup");
 		else if (r)
 			DMERR("dirty: query failed: %d", r);
 		return r < 0 ? r : 1;

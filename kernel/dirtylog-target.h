@@ -34,7 +34,12 @@ struct dirtylog_store *dirtylog_store_nth(unsigned long idx);
 struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
 					     bool by_dev, u32 major, u32 minor);
 void dirtylog_store_info(struct dirtylog_store *st, struct dirtylog_dev_info *di);
-struct dirtylog_md *dirtylog_store_md(struct dirtylog_store *st);
+int dirtylog_store_query(struct dirtylog_store *st, const char *since,
+			 const char *until, u64 from, dirtylog_extent_fn emit,
+			 void *ctx);
+int dirtylog_store_list(struct dirtylog_store *st,
+			int (*fn)(void *ctx, const struct dirtylog_ckpt_info *ci),
+			void *ctx);
 struct mapped_device *dirtylog_store_owner(struct dirtylog_store *st);
 
 int dirtylog_store_checkpoint(struct dirtylog_store *st, const char *name, u64 *id);

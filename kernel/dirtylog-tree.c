@@ -277,9 +277,7 @@ int dirtylog_write_node(struct dirtylog_md *md, u64 b, u32 level,
 	u32 j;
 	int r;
 
-	node = kzalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!node)
-		return -ENOMEM;
+	node = kzalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
 	node->level = cpu_to_le32(level);
 	for (j = 0; j < n; j++)
 		node->entries[j] = cpu_to_le64(entries[j]);
@@ -440,6 +438,9 @@ int dirtylog_md_query(struct dirtylog_md *md, const char *since,
 		DMERR_LIMIT("checkpoints untrustworthy after a metadata error: full backup needed");
 		goto out;
 	}
+	r = -EIO;
+	if (md->failed)
+		goto out;
 	s = dirtylog_find_ckpt(md, since);
 	r = s;
 	if (s < 0)
@@ -456,9 +457,10 @@ int dirtylog_md_query(struct dirtylog_md *md, const char *since,
 	}
 	use_active = !until;
 	r = -ENOMEM;
-	acc = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_KERNEL);
-	tmp = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_KERNEL);
-	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_KERNEL);
+	/* NOIO: the worker waits for md->lock, and reclaim may wait for it. */
+	acc = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+	tmp = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
 	if (!acc || !tmp || !scratch)
 		goto out;
 	bm = dirtylog_active_locked(md);
