@@ -19,12 +19,18 @@ CC       ?= gcc
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude/uapi -Iuserspace
 LDLIBS_DM  := $(shell pkg-config --libs devmapper 2>/dev/null || echo -ldevmapper)
+# libnl-genl-3 for the netlink client (dl-nl.c), part of the library layer
+# every userspace binary links.
+CFLAGS_NL  := $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
+LDLIBS_NL  := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null || echo -lnl-genl-3 -lnl-3)
+CFLAGS   += $(CFLAGS_NL)
+LDLIBS   := $(LDLIBS_DM) $(LDLIBS_NL)
 KSELFTEST  := $(BUILD)/kselftest
 KSELFTEST_CFLAGS := -isystem $(KSELFTEST)
 LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 
 KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
-LIB_SRC := userspace/dl-util.c userspace/dl-dm.c
+LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c
 LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
@@ -71,7 +77,7 @@ userspace: $(BUILD)/bin/dirtylogctl
 
 $(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS_DM)
+	$(CC) $(CFLAGS) -o $@ userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS)
 
 tests: $(NATIVE_TESTS) $(VM_CTESTS)
 
@@ -92,11 +98,11 @@ $(KSELFTEST)/kselftest_harness.h:
 
 $(BUILD)/tests/native/%: tests/native/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS_DM)
+	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 $(BUILD)/tests/vm/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS_DM)
+	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 check: deps
 	$(MAKE) all

@@ -2,48 +2,121 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Userspace is valgrind-clean: no invalid access, no definite leak, on the
 # paths that run without a kernel (help, usage errors, failing operations)
-# and in the native unit tests.  Runs on the host.
+# and in the native unit tests.  Every dirtylogctl run must also end with
+# its documented exit code.  Runs on the host.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$top/build}
 ctl=$build/bin/dirtylogctl
 vg=(valgrind -q --error-exitcode=99 --leak-check=full
 	--errors-for-leak-kinds=definite --trace-children=yes)
+
+# Exit codes (dirtylogctl --help): netlink commands on a missing device end
+# with 3 when the module is loaded, 5 (module not loaded) when it is not;
+# a dump of every device succeeds only with the module.
+if [ -d /sys/module/dm_dirtylog ]; then nf=3 all=0; else nf=5 all=5; fi
+# "EXPECTED ARGS..."
 cases=(
-	"--help"
-	"--version"
-	"help create"
-	"create --help"
-	"create x --data /nonexistent --metadata /nonexistent"
-	"create x --block-size 3K --data a --metadata b"
-	"status nosuchdevice"
-	"remove nosuchdevice"
-	"bogus"
+	"0 --help"
+	"0 --version"
+	"0 help create"
+	"0 create --help"
+	"1 create x --data /nonexistent --metadata /nonexistent"
+	"2 create x --block-size 3K --data a --metadata b"
+	"1 remove nosuchdevice"
+	"2 bogus"
+	# help for every new command
+	"0 checkpoint --help"
+	"0 checkpoint create --help"
+	"0 checkpoint list --help"
+	"0 checkpoint delete --help"
+	"0 help checkpoint"
+	"0 help checkpoint list"
+	"0 reset --help"
+	"0 mark-dirty --help"
+	"0 dirty --help"
+	"0 status --help"
+	"2 help nosuchcommand"
+	# netlink commands
+	"$all status"
+	"$all --json status"
+	"$nf status nosuchdevice"
+	"$nf status --json nosuchdevice"
+	"$nf status --uuid LVM-nosuchuuid"
+	"$nf checkpoint create nosuchdevice c1"
+	"$nf checkpoint create nosuchdevice c1 --also nosuch2 --also nosuch3"
+	"$nf checkpoint list nosuchdevice"
+	"$nf checkpoint delete nosuchdevice c1"
+	"$nf reset nosuchdevice"
+	"$nf mark-dirty nosuchdevice 0 8"
+	"$nf dirty nosuchdevice --since c1"
+	"$nf --json dirty nosuchdevice --since c1 --until c2"
+	# usage errors
+	"2 status a b"
+	"2 status --bogus"
+	"2 checkpoint"
+	"2 checkpoint bogus"
+	"2 checkpoint create onlyadevice"
+	"2 checkpoint create a c --also"
+	"2 checkpoint list"
+	"2 checkpoint delete a"
+	"2 reset"
+	"2 reset 4294967296:0"
+	"2 mark-dirty a 1"
+	"2 mark-dirty a x 1"
+	"2 mark-dirty a 1 18446744073709551616"
+	"2 dirty a"
+	"2 dirty a --since"
+	"2 dirty a b --since c1"
 )
 echo "KTAP version 1"
-echo "1..$((${#cases[@]} + 1))"
+echo "1..$((${#cases[@]} + 3))"
 n=0 failed=0
 for c in "${cases[@]}"; do
 	n=$((n + 1))
+	want=${c%% *}
+	args=${c#* }
 	# shellcheck disable=SC2086
-	"${vg[@]}" "$ctl" $c >/dev/null 2>"$build/valgrind.out"
+	"${vg[@]}" "$ctl" $args >/dev/null 2>"$build/valgrind.out"
 	rc=$?
 	if [ $rc -eq 99 ]; then
 		sed 's/^/# /' "$build/valgrind.out"
-		echo "not ok $n dirtylogctl $c is valgrind-clean"
+		echo "not ok $n dirtylogctl $args is valgrind-clean"
+		failed=$((failed + 1))
+	elif [ $rc -ne "$want" ]; then
+		sed 's/^/# /' "$build/valgrind.out"
+		echo "not ok $n dirtylogctl $args exits $want (got $rc)"
 		failed=$((failed + 1))
 	else
-		echo "ok $n dirtylogctl $c is valgrind-clean (exit $rc)"
+		echo "ok $n dirtylogctl $args is valgrind-clean and exits $rc"
 	fi
 done
+
+# The message for a missing module is exact, after the command name.
 n=$((n + 1))
-"${vg[@]}" "$build/tests/native/test_util" >/dev/null 2>"$build/valgrind.out"
-rc=$?
-if [ $rc -eq 0 ]; then
-	echo "ok $n native unit tests pass under valgrind"
+if [ "$nf" = 5 ]; then
+	got=$("$ctl" checkpoint list dl0 2>&1 >/dev/null)
+	if [ "$got" = "dirtylogctl checkpoint list: dm-dirtylog module not loaded" ]; then
+		echo "ok $n without the module: 'dm-dirtylog module not loaded'"
+	else
+		echo "# got: $got"
+		echo "not ok $n without the module: 'dm-dirtylog module not loaded'"
+		failed=$((failed + 1))
+	fi
 else
-	sed 's/^/# /' "$build/valgrind.out"
-	echo "not ok $n native unit tests pass under valgrind (exit $rc)"
-	failed=$((failed + 1))
+	echo "ok $n without the module: 'dm-dirtylog module not loaded' # SKIP module loaded"
 fi
+
+for t in test_util test_nl; do
+	n=$((n + 1))
+	"${vg[@]}" "$build/tests/native/$t" >/dev/null 2>"$build/valgrind.out"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		echo "ok $n native unit tests $t pass under valgrind"
+	else
+		sed 's/^/# /' "$build/valgrind.out"
+		echo "not ok $n native unit tests $t pass under valgrind (exit $rc)"
+		failed=$((failed + 1))
+	fi
+done
 [ $failed -eq 0 ]
