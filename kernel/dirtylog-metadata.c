@@ -1071,6 +1071,28 @@ static struct dirtylog_bitmap *swap_active(struct dirtylog_md *md,
 	return old;
 }
 
+/*
+ * Allocate an empty active interval: a new in-memory bitmap in *@nbm (not
+ * yet visible) and a new active tree in md->atree, the old one saved in
+ * *@oat.  On failure nothing has changed.
+ */
+static int new_interval(struct dirtylog_md *md, struct dirtylog_bitmap **nbm,
+			struct dirtylog_atree *oat)
+{
+	int r;
+
+	*nbm = dirtylog_bitmap_alloc(md->nr_blocks);
+	if (!*nbm)
+		return -ENOMEM;
+	*oat = md->atree;
+	r = atree_alloc(&md->atree, md->nr_pages);
+	if (r) {
+		md->atree = *oat;
+		dirtylog_bitmap_free(*nbm);
+	}
+	return r;
+}
+
 /* Undo an operation that failed before anything was written. */
 static void rollback(struct dirtylog_md *md)
 {
@@ -1116,18 +1138,9 @@ int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
 	r = ensure_ckpt_capacity(md, md->nr_ckpts + 1);
 	if (r)
 		goto out;
-	nbm = dirtylog_bitmap_alloc(md->nr_blocks);
-	if (!nbm) {
-		r = -ENOMEM;
+	r = new_interval(md, &nbm, &oat);
+	if (r)
 		goto out;
-	}
-	oat = md->atree;
-	r = atree_alloc(&md->atree, md->nr_pages);
-	if (r) {
-		md->atree = oat;
-		dirtylog_bitmap_free(nbm);
-		goto out;
-	}
 
 	ck = &md->ckpts[md->nr_ckpts];
 	memset(ck, 0, sizeof(*ck));
@@ -1303,17 +1316,9 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 	r = -EIO;
 	if (md->failed)
 		goto out;
-	nbm = dirtylog_bitmap_alloc(md->nr_blocks);
-	r = -ENOMEM;
-	if (!nbm)
+	r = new_interval(md, &nbm, &oat);
+	if (r)
 		goto out;
-	oat = md->atree;
-	r = atree_alloc(&md->atree, md->nr_pages);
-	if (r) {
-		md->atree = oat;
-		dirtylog_bitmap_free(nbm);
-		goto out;
-	}
 	onr = md->nr_ckpts;
 	oflags = md->flags;
 	memcpy(ouuid, md->uuid, sizeof(ouuid));

@@ -377,6 +377,24 @@ static int status_add(const struct dl_nl_dev *dev, void *arg)
 	return 0;
 }
 
+/*
+ * The opening of every command on one device that takes only --json and
+ * --uuid: options, exactly @nargs arguments (the device first), the device.
+ * Returns 0 or an exit code.
+ */
+static int dev_cmd_args(struct dl_ctx *ctx, int argc, char **argv, int nargs,
+			const char *usage, struct dl_nl_sel *sel)
+{
+	static const struct option opts[] = { DL_OPT_JSON, DL_OPT_UUID, DL_OPT_END };
+	int r = parse_opts(ctx, argc, argv, opts, NULL, NULL);
+
+	if (r)
+		return r;
+	if (argc - optind != nargs)
+		return usage_error(ctx, "%s", usage);
+	return parse_sel(ctx, argv[optind], sel);
+}
+
 static int cmd_status(struct dl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { DL_OPT_JSON, DL_OPT_UUID, DL_OPT_END };
@@ -563,7 +581,6 @@ static void format_time(uint64_t ns, char *buf, size_t len)
 
 static int cmd_ckpt_list(struct dl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { DL_OPT_JSON, DL_OPT_UUID, DL_OPT_END };
 	struct vec ckpts = { .size = sizeof(struct ckpt_item) };
 	const struct ckpt_item *c;
 	struct dl_nl_sel sel;
@@ -571,12 +588,7 @@ static int cmd_ckpt_list(struct dl_ctx *ctx, int argc, char **argv)
 	char when[64];
 	int r;
 
-	r = parse_opts(ctx, argc, argv, opts, NULL, NULL);
-	if (r)
-		return r;
-	if (argc - optind != 1)
-		return usage_error(ctx, "expected exactly one DEVICE");
-	r = parse_sel(ctx, argv[optind], &sel);
+	r = dev_cmd_args(ctx, argc, argv, 1, "expected exactly one DEVICE", &sel);
 	if (r)
 		return r;
 	r = ctx_nl(ctx);
@@ -614,16 +626,10 @@ static int cmd_ckpt_list(struct dl_ctx *ctx, int argc, char **argv)
 
 static int cmd_ckpt_delete(struct dl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { DL_OPT_JSON, DL_OPT_UUID, DL_OPT_END };
 	struct dl_nl_sel sel;
 	int r;
 
-	r = parse_opts(ctx, argc, argv, opts, NULL, NULL);
-	if (r)
-		return r;
-	if (argc - optind != 2)
-		return usage_error(ctx, "expected DEVICE and a checkpoint name");
-	r = parse_sel(ctx, argv[optind], &sel);
+	r = dev_cmd_args(ctx, argc, argv, 2, "expected DEVICE and a checkpoint name", &sel);
 	if (r)
 		return r;
 	r = ctx_nl(ctx);
@@ -638,16 +644,10 @@ static int cmd_ckpt_delete(struct dl_ctx *ctx, int argc, char **argv)
 
 static int cmd_reset(struct dl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { DL_OPT_JSON, DL_OPT_UUID, DL_OPT_END };
 	struct dl_nl_sel sel;
 	int r;
 
-	r = parse_opts(ctx, argc, argv, opts, NULL, NULL);
-	if (r)
-		return r;
-	if (argc - optind != 1)
-		return usage_error(ctx, "expected exactly one DEVICE");
-	r = parse_sel(ctx, argv[optind], &sel);
+	r = dev_cmd_args(ctx, argc, argv, 1, "expected exactly one DEVICE", &sel);
 	if (r)
 		return r;
 	r = ctx_nl(ctx);
@@ -658,17 +658,11 @@ static int cmd_reset(struct dl_ctx *ctx, int argc, char **argv)
 
 static int cmd_mark_dirty(struct dl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { DL_OPT_JSON, DL_OPT_UUID, DL_OPT_END };
 	struct dl_nl_sel sel;
 	uint64_t start, count;
 	int r;
 
-	r = parse_opts(ctx, argc, argv, opts, NULL, NULL);
-	if (r)
-		return r;
-	if (argc - optind != 3)
-		return usage_error(ctx, "expected DEVICE, START and COUNT");
-	r = parse_sel(ctx, argv[optind], &sel);
+	r = dev_cmd_args(ctx, argc, argv, 3, "expected DEVICE, START and COUNT", &sel);
 	if (r)
 		return r;
 	if (parse_u64(argv[optind + 1], &start))
