@@ -397,6 +397,18 @@ static u64 reserve_blocks(struct dirtylog_md *md)
 	return DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES) + 1;
 }
 
+/* Write the superblock and wait until it is durable (the commit point). */
+static int sync_superblock(struct dirtylog_md *md)
+{
+	int r = write_superblock(md);
+
+	if (!r)
+		r = dm_bufio_write_dirty_buffers(md->bufio);
+	if (!r)
+		r = dm_bufio_issue_flush(md->bufio);
+	return r;
+}
+
 static void commit_failed(struct dirtylog_md *md, int r)
 {
 	md->failed = true;
@@ -503,12 +515,8 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 		r = dm_bufio_issue_flush(md->bufio);
 	if (!r) {
 		md->generation++;
-		r = write_superblock(md);
+		r = sync_superblock(md);
 	}
-	if (!r)
-		r = dm_bufio_write_dirty_buffers(md->bufio);
-	if (!r)
-		r = dm_bufio_issue_flush(md->bufio);
 	if (r) {
 		commit_failed(md, r);
 		return r;
@@ -576,12 +584,7 @@ static int format(struct dirtylog_md *md, u64 data_sectors)
 	if (r)
 		return r;
 	md->table_dirty = false;
-	r = write_superblock(md);
-	if (!r)
-		r = dm_bufio_write_dirty_buffers(md->bufio);
-	if (!r)
-		r = dm_bufio_issue_flush(md->bufio);
-	return r;
+	return sync_superblock(md);
 }
 
 struct load_ctx {
@@ -1489,11 +1492,7 @@ int dirtylog_md_set_invalid(struct dirtylog_md *md)
 		sm_rollback(md);
 		if (!md->failed) {
 			md->generation++;
-			r = write_superblock(md);
-			if (!r)
-				r = dm_bufio_write_dirty_buffers(md->bufio);
-			if (!r)
-				r = dm_bufio_issue_flush(md->bufio);
+			r = sync_superblock(md);
 			if (r)
 				md->failed = true;
 		}
