@@ -15,6 +15,13 @@
 
 #include <linux/device-mapper.h>
 
+/* 6.12 moved asm/unaligned.h to linux/unaligned.h (probed in Kbuild). */
+#ifdef DIRTYLOG_HAVE_LINUX_UNALIGNED_H
+#include <linux/unaligned.h>
+#else
+#include <asm/unaligned.h>
+#endif
+
 /*
  * Exported by dm-mod (EXPORT_SYMBOL_GPL, used by dm-thin) on both kernels
  * but declared only in drivers/md/dm.h, which linux-headers does not ship.

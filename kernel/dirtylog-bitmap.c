@@ -136,6 +136,28 @@ bool dirtylog_bitmap_test(struct dirtylog_bitmap *bm, u64 block)
 }
 
 /**
+ * dirtylog_bitmap_covers() - are all bits of @src set already?
+ * @bm: bitmap
+ * @page: page index
+ * @first: index of the page's long that @src[0] is compared with
+ * @src: the bits
+ * @nlongs: longs in @src; @first + @nlongs <= DIRTYLOG_PAGE_LONGS
+ *
+ * Context: the caller is the writer (metadata lock held).
+ */
+bool dirtylog_bitmap_covers(struct dirtylog_bitmap *bm, u64 page, u32 first,
+			    const unsigned long *src, u32 nlongs)
+{
+	unsigned long *cur = rcu_dereference_protected(bm->pages[page], 1);
+	u32 i;
+
+	for (i = 0; i < nlongs; i++)
+		if (src[i] & ~(cur ? cur[first + i] : 0UL))
+			return false;
+	return true;
+}
+
+/**
  * dirtylog_bitmap_copy_page() - copy one page's bits into @dst
  * @bm: bitmap
  * @page: page index

@@ -43,6 +43,8 @@ void dirtylog_bitmap_free_shell(struct dirtylog_bitmap *bm);
 bool dirtylog_bitmap_test_range(struct dirtylog_bitmap *bm, u64 block,
 				u64 count);
 bool dirtylog_bitmap_test(struct dirtylog_bitmap *bm, u64 block);
+bool dirtylog_bitmap_covers(struct dirtylog_bitmap *bm, u64 page, u32 first,
+			    const unsigned long *src, u32 nlongs);
 void dirtylog_bitmap_copy_page(struct dirtylog_bitmap *bm, u64 page,
 			       unsigned long *dst);
 void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,

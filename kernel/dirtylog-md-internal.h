@@ -177,6 +177,9 @@ static inline struct dirtylog_bitmap *dirtylog_active_locked(struct dirtylog_md 
 u32 dirtylog_block_csum(const void *data);
 bool dirtylog_block_is_zero(const void *data);
 int dirtylog_read_block(struct dirtylog_md *md, u64 b, u32 magic, void *dst);
+const void *dirtylog_get_block(struct dirtylog_md *md, u64 b, u32 magic,
+			       struct dm_buffer **bufp);
+void dirtylog_bufio_alloc(struct dm_buffer *buf);
 int dirtylog_write_block(struct dirtylog_md *md, u64 b, u32 magic,
 			 const void *src);
 

@@ -43,6 +43,7 @@
 #include <linux/uuid.h>
 #include <linux/xarray.h>
 
+#include "compat.h"
 #include "dirtylog-md-internal.h"
 
 #define DM_MSG_PREFIX "dirtylog"
@@ -856,8 +857,9 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 		goto bad;
 	}
 
-	md->bufio = dm_bufio_client_create(bdev, DIRTYLOG_META_BLOCK_SIZE, 4, 0,
-					   NULL, NULL, 0);
+	md->bufio = dm_bufio_client_create(bdev, DIRTYLOG_META_BLOCK_SIZE, 4,
+					   sizeof(u32), dirtylog_bufio_alloc,
+					   NULL, 0);
 	if (IS_ERR(md->bufio)) {
 		*error = "Cannot create metadata buffer cache";
 		r = PTR_ERR(md->bufio);
@@ -1046,6 +1048,90 @@ int dirtylog_md_mark(struct dirtylog_md *md, u64 block, u64 count)
 		block += step;
 	}
 out:
+	mutex_unlock(&md->lock);
+	return r;
+}
+
+/* Add the 64 bits of @w at block @block (a multiple of 64) to pending. */
+static int pending_or_word(struct dirtylog_md *md, u64 block, u64 w)
+{
+	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
+	unsigned long tmp[BITS_TO_LONGS(64)];
+	struct dirtylog_pending *pd;
+	u32 bit, i;
+	u64 p = div_u64_rem(block, DIRTYLOG_BITS_PER_PAGE, &bit);
+
+	bitmap_from_arr64(tmp, &w, 64);
+	/* Pages hold a whole number of 64-bit words: @bit is long aligned. */
+	if (dirtylog_bitmap_covers(bm, p, bit / BITS_PER_LONG, tmp,
+				   ARRAY_SIZE(tmp)))
+		return 0;
+	pd = pending_get(md, p);
+	if (!pd)
+		return -ENOMEM;
+	for (i = 0; i < ARRAY_SIZE(tmp); i++)
+		pd->bits[bit / BITS_PER_LONG + i] |= tmp[i];
+	return 0;
+}
+
+/* Are @c aligned, inside the device, and clear past its end? */
+static int check_chunk(struct dirtylog_md *md, const struct dirtylog_mark_chunk *c)
+{
+	u64 b, w;
+	u32 k;
+
+	if (c->start % 64 || !c->nr_words)
+		return -EINVAL;
+	if (c->start >= md->nr_blocks)
+		return -ERANGE;
+	for (k = 0; k < c->nr_words; k++) {
+		b = c->start + 64ULL * k;
+		if (b + 64 <= md->nr_blocks)
+			continue;
+		w = get_unaligned_le64(c->words + 8ULL * k);
+		if (b >= md->nr_blocks ? w : w >> (md->nr_blocks - b))
+			return -ERANGE;
+	}
+	return 0;
+}
+
+/**
+ * dirtylog_md_mark_chunks() - mark the blocks of bitmap chunks dirty, durably
+ * @md: metadata
+ * @c: the chunks
+ * @n: how many
+ *
+ * Checks every chunk before marking anything.  Commits in batches, so
+ * memory stays bounded; on success every set bit is durable.
+ *
+ * Return: 0, -EINVAL for a misaligned or empty chunk, -ERANGE for a bit
+ * past the end of the device, or a commit error.
+ */
+int dirtylog_md_mark_chunks(struct dirtylog_md *md,
+			    const struct dirtylog_mark_chunk *c, unsigned int n)
+{
+	unsigned int i;
+	u32 k;
+	u64 w;
+	int r = 0;
+
+	mutex_lock(&md->lock);
+	for (i = 0; i < n && !r; i++)
+		r = check_chunk(md, &c[i]);
+	for (i = 0; i < n && !r; i++) {
+		for (k = 0; k < c[i].nr_words && !r; k++) {
+			w = get_unaligned_le64(c[i].words + 8ULL * k);
+			if (!w)
+				continue;
+			r = pending_or_word(md, c[i].start + 64ULL * k, w);
+			if (!r && md->nr_pending >= DIRTYLOG_PENDING_BATCH)
+				r = dirtylog_md_commit_locked(md);
+		}
+	}
+	if (!r)
+		r = dirtylog_md_commit_locked(md);
+	if (r && r != -EIO && r != -EINVAL && r != -ERANGE && !md->failed)
+		dirtylog_md_discard_pending_locked(md);
 	mutex_unlock(&md->lock);
 	return r;
 }

@@ -66,6 +66,22 @@ void dirtylog_md_discard_pending_locked(struct dirtylog_md *md);
 
 int dirtylog_md_mark(struct dirtylog_md *md, u64 block, u64 count);
 
+/**
+ * struct dirtylog_mark_chunk - part of a bitmap of blocks to mark dirty
+ * @start: block of bit 0, a multiple of 64
+ * @words: @nr_words little-endian 64-bit words, bit i of word k being block
+ *	   @start + 64 * k + i (need not be aligned)
+ * @nr_words: at least 1
+ */
+struct dirtylog_mark_chunk {
+	u64 start;
+	const void *words;
+	u32 nr_words;
+};
+
+int dirtylog_md_mark_chunks(struct dirtylog_md *md,
+			    const struct dirtylog_mark_chunk *c, unsigned int n);
+
 typedef int (*dirtylog_collect_fn)(void *ctx, struct dirtylog_md *md);
 int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
 				  dirtylog_collect_fn collect, void *ctx,
@@ -79,9 +95,34 @@ bool dirtylog_valid_name(const char *name);
 
 /* Emits one extent; returns non-zero to stop the walk. */
 typedef int (*dirtylog_extent_fn)(void *ctx, u64 start, u64 count);
-int dirtylog_md_query(struct dirtylog_md *md, const char *since,
-		      const char *until, u64 from, dirtylog_extent_fn emit,
-		      void *ctx);
+/* @bits holds @nbits bits for blocks @start..; @start is chunk aligned. */
+typedef int (*dirtylog_chunk_fn)(void *ctx, u64 start,
+				 const unsigned long *bits, u32 nbits);
+
+/**
+ * struct dirtylog_query - a dirty-map question and where the answer goes
+ * @since: checkpoint name
+ * @until: NULL for "up to now", else a newer checkpoint
+ * @from: first block of interest; everything before it is left out, so a
+ *	  caller can resume an interrupted listing
+ * @format: DM_DIRTYLOG_DUMP_*; AUTO and BITMAP need @chunk
+ * @extent: called for each extent; returns non-zero to stop
+ * @chunk: called for each bitmap chunk (DM_DIRTYLOG_BM_CHUNK_BITS blocks,
+ *	   fewer at the end of the device, bits before @from cleared);
+ *	   returns non-zero to stop
+ * @ctx: for @extent and @chunk
+ */
+struct dirtylog_query {
+	const char *since;
+	const char *until;
+	u64 from;
+	u32 format;
+	dirtylog_extent_fn extent;
+	dirtylog_chunk_fn chunk;
+	void *ctx;
+};
+
+int dirtylog_md_query(struct dirtylog_md *md, const struct dirtylog_query *q);
 int dirtylog_md_list(struct dirtylog_md *md,
 		     int (*fn)(void *ctx, const struct dirtylog_ckpt_info *ci),
 		     void *ctx);

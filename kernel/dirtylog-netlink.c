@@ -39,6 +39,11 @@ static const struct nla_policy dirtylog_nl_dev_policy[DM_DIRTYLOG_A_MAX + 1] = {
 	[DM_DIRTYLOG_A_DEV_MINOR] = { .type = NLA_U32 },
 };
 
+static const struct nla_policy dirtylog_nl_bm_policy[DM_DIRTYLOG_A_BM_MAX + 1] = {
+	[DM_DIRTYLOG_A_BM_START] = { .type = NLA_U64 },
+	[DM_DIRTYLOG_A_BM_DATA] = { .type = NLA_BINARY, .len = DM_DIRTYLOG_MARK_BITMAP_MAX },
+};
+
 static const struct nla_policy dirtylog_nl_policy[DM_DIRTYLOG_A_MAX + 1] = {
 	[DM_DIRTYLOG_A_DEV_NAME] = { .type = NLA_NUL_STRING, .len = DM_NAME_LEN - 1 },
 	[DM_DIRTYLOG_A_DEV_UUID] = { .type = NLA_NUL_STRING, .len = DM_UUID_LEN - 1 },
@@ -50,6 +55,8 @@ static const struct nla_policy dirtylog_nl_policy[DM_DIRTYLOG_A_MAX + 1] = {
 	[DM_DIRTYLOG_A_DEVICE] = NLA_POLICY_NESTED(dirtylog_nl_dev_policy),
 	[DM_DIRTYLOG_A_MARK_START] = { .type = NLA_U64 },
 	[DM_DIRTYLOG_A_MARK_COUNT] = { .type = NLA_U64 },
+	[DM_DIRTYLOG_A_BITMAP] = NLA_POLICY_NESTED(dirtylog_nl_bm_policy),
+	[DM_DIRTYLOG_A_DUMP_FORMAT] = NLA_POLICY_MAX(NLA_U32, DM_DIRTYLOG_DUMP_BITMAP),
 };
 
 static int dirtylog_nl_perm(struct sk_buff *skb, struct netlink_ext_ack *extack)
@@ -356,10 +363,96 @@ out_free:
 	return r;
 }
 
+/* Most BITMAP nests one MARK_DIRTY may carry. */
+#define DIRTYLOG_NL_MAX_MARK_CHUNKS	1024
+
+/*
+ * The blocks a MARK_DIRTY names: MARK_START + MARK_COUNT, or BITMAP nests
+ * (returned in *@chunksp, pointing into the request, for the caller to
+ * free).  Each nest is checked here for what does not need the device.
+ */
+static int mark_chunks_parse(struct genl_info *info,
+			     struct dirtylog_mark_chunk **chunksp,
+			     unsigned int *nr)
+{
+	struct nlattr **tb = info->attrs;
+	struct nlattr *bt[DM_DIRTYLOG_A_BM_MAX + 1];
+	struct dirtylog_mark_chunk *c;
+	struct nlattr *a;
+	unsigned int n = 0;
+	u32 bytes = 0, len;
+	int rem, r;
+
+	*chunksp = NULL;
+	*nr = 0;
+	if (!tb[DM_DIRTYLOG_A_BITMAP]) {
+		if (tb[DM_DIRTYLOG_A_MARK_START] && tb[DM_DIRTYLOG_A_MARK_COUNT])
+			return 0;
+		NL_SET_ERR_MSG(info->extack,
+			       "dm-dirtylog: mark start and count, or bitmaps, are required");
+		return -EINVAL;
+	}
+	if (tb[DM_DIRTYLOG_A_MARK_START] || tb[DM_DIRTYLOG_A_MARK_COUNT]) {
+		NL_SET_ERR_MSG(info->extack,
+			       "dm-dirtylog: give a range or bitmaps, not both");
+		return -EINVAL;
+	}
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr), genlmsg_len(info->genlhdr), rem)
+		if (nla_type(a) == DM_DIRTYLOG_A_BITMAP)
+			n++;
+	if (n > DIRTYLOG_NL_MAX_MARK_CHUNKS) {
+		NL_SET_ERR_MSG(info->extack, "dm-dirtylog: too many bitmap chunks");
+		return -E2BIG;
+	}
+	c = kcalloc(n, sizeof(*c), GFP_KERNEL);
+	if (!c)
+		return -ENOMEM;
+	n = 0;
+	nla_for_each_attr(a, genlmsg_data(info->genlhdr), genlmsg_len(info->genlhdr), rem) {
+		if (nla_type(a) != DM_DIRTYLOG_A_BITMAP)
+			continue;
+		r = nla_parse_nested(bt, DM_DIRTYLOG_A_BM_MAX, a,
+				     dirtylog_nl_bm_policy, info->extack);
+		if (r)
+			goto fail;
+		r = -EINVAL;
+		if (!bt[DM_DIRTYLOG_A_BM_START] || !bt[DM_DIRTYLOG_A_BM_DATA]) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a,
+					    "dm-dirtylog: a bitmap needs a start and data");
+			goto fail;
+		}
+		len = nla_len(bt[DM_DIRTYLOG_A_BM_DATA]);
+		c[n].start = nla_get_u64(bt[DM_DIRTYLOG_A_BM_START]);
+		if (!len || len % 8 || c[n].start % 64) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a,
+					    "dm-dirtylog: bitmap start must be a multiple of 64 and data whole 64-bit words");
+			goto fail;
+		}
+		bytes += len;
+		if (bytes > DM_DIRTYLOG_MARK_BITMAP_MAX) {
+			NL_SET_ERR_MSG(info->extack,
+				       "dm-dirtylog: too much bitmap data in one request");
+			r = -E2BIG;
+			goto fail;
+		}
+		c[n].words = nla_data(bt[DM_DIRTYLOG_A_BM_DATA]);
+		c[n].nr_words = len / 8;
+		n++;
+	}
+	*chunksp = c;
+	*nr = n;
+	return 0;
+fail:
+	kfree(c);
+	return r;
+}
+
 /* Run @op on the selected device: CKPT_DEL, RESET and MARK_DIRTY. */
 static int dirtylog_nl_simple_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	struct dirtylog_mark_chunk *chunks = NULL;
 	struct nlattr **tb = info->attrs;
+	unsigned int nr_chunks = 0;
 	struct dirtylog_store *st;
 	int r;
 
@@ -371,10 +464,10 @@ static int dirtylog_nl_simple_doit(struct sk_buff *skb, struct genl_info *info)
 		if (r)
 			return r;
 	}
-	if (info->genlhdr->cmd == DM_DIRTYLOG_CMD_MARK_DIRTY &&
-	    (!tb[DM_DIRTYLOG_A_MARK_START] || !tb[DM_DIRTYLOG_A_MARK_COUNT])) {
-		NL_SET_ERR_MSG(info->extack, "dm-dirtylog: mark start and count are required");
-		return -EINVAL;
+	if (info->genlhdr->cmd == DM_DIRTYLOG_CMD_MARK_DIRTY) {
+		r = mark_chunks_parse(info, &chunks, &nr_chunks);
+		if (r)
+			return r;
 	}
 	dirtylog_lock_stores();
 	st = dirtylog_nl_find(tb, info->extack, &r);
@@ -387,16 +480,24 @@ static int dirtylog_nl_simple_doit(struct sk_buff *skb, struct genl_info *info)
 			r = dirtylog_store_reset(st);
 			break;
 		default:
-			r = dirtylog_store_mark(st, nla_get_u64(tb[DM_DIRTYLOG_A_MARK_START]),
-						nla_get_u64(tb[DM_DIRTYLOG_A_MARK_COUNT]));
-			if (r == -EINVAL)
+			if (chunks)
+				r = dirtylog_store_mark_chunks(st, chunks, nr_chunks);
+			else
+				r = dirtylog_store_mark(st,
+							nla_get_u64(tb[DM_DIRTYLOG_A_MARK_START]),
+							nla_get_u64(tb[DM_DIRTYLOG_A_MARK_COUNT]));
+			if (r == -EINVAL && !chunks)
 				NL_SET_ERR_MSG(info->extack,
 					       "dm-dirtylog: range empty or outside the device");
+			else if (r == -ERANGE)
+				NL_SET_ERR_MSG(info->extack,
+					       "dm-dirtylog: bitmap sets blocks past the end of the device");
 			break;
 		}
 		ckpt_error(r, info->extack);
 	}
 	dirtylog_unlock_stores();
+	kfree(chunks);
 	return r;
 }
 
@@ -498,6 +599,58 @@ full:
 	return 1;
 }
 
+/* Word @k of a bitmap as 64 bits, whatever the size of a long. */
+static u64 bitmap_word64(const unsigned long *bits, u32 k)
+{
+#if BITS_PER_LONG == 64
+	return bits[k];
+#else
+	return bits[2 * k] | (u64)bits[2 * k + 1] << 32;
+#endif
+}
+
+static int dirty_dump_chunk(void *ctx, u64 start, const unsigned long *bits,
+			    u32 nbits)
+{
+	struct dirty_dump *d = ctx;
+	u32 nwords = DIV_ROUND_UP(nbits, 64), k;
+	struct nlattr *nest, *data;
+	u8 *dst;
+	u64 w;
+
+	nest = nla_nest_start(d->skb, DM_DIRTYLOG_A_BITMAP);
+	if (!nest)
+		goto full;
+	if (nla_put_u64_64bit(d->skb, DM_DIRTYLOG_A_BM_START, start,
+			      DM_DIRTYLOG_A_BM_PAD))
+		goto cancel;
+	data = nla_reserve(d->skb, DM_DIRTYLOG_A_BM_DATA, nwords * 8);
+	if (!data)
+		goto cancel;
+	dst = nla_data(data);
+#if defined(__LITTLE_ENDIAN) && BITS_PER_LONG == 64
+	/* The wire format is the in-memory one: one copy. */
+	memcpy(dst, bits, nwords * 8);
+	k = nwords - 1;
+#else
+	for (k = 0; k < nwords - 1; k++)
+		put_unaligned_le64(bitmap_word64(bits, k), dst + 8 * k);
+#endif
+	/* Bits past the end of the chunk go out clear. */
+	w = bitmap_word64(bits, k);
+	if (nbits % 64)
+		w &= GENMASK_ULL(nbits % 64 - 1, 0);
+	put_unaligned_le64(w, dst + 8 * k);
+	nla_nest_end(d->skb, nest);
+	d->resume = start + nbits;
+	return 0;
+cancel:
+	nla_nest_cancel(d->skb, nest);
+full:
+	d->full = true;
+	return 1;
+}
+
 /*
  * cb->args[0]: first block still to send; cb->args[1]: set once the last
  * message went out; cb->seq: the checkpoint generation at the start, so a
@@ -508,6 +661,9 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 {
 	struct nlattr *tb[DM_DIRTYLOG_A_MAX + 1];
 	struct dirty_dump d = { .skb = skb, .cb = cb, .resume = cb->args[0] };
+	struct dirtylog_query q = {
+		.extent = dirty_dump_extent, .chunk = dirty_dump_chunk, .ctx = &d,
+	};
 	struct dirtylog_dev_info di;
 	struct dirtylog_store *st;
 	int r;
@@ -552,9 +708,12 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 		genlmsg_cancel(skb, d.hdr);
 		goto out_unlock;
 	}
-	r = dirtylog_store_query(st, nla_data(tb[DM_DIRTYLOG_A_SINCE]),
-				 tb[DM_DIRTYLOG_A_UNTIL] ? nla_data(tb[DM_DIRTYLOG_A_UNTIL]) : NULL,
-				 d.resume, dirty_dump_extent, &d);
+	q.since = nla_data(tb[DM_DIRTYLOG_A_SINCE]);
+	q.until = tb[DM_DIRTYLOG_A_UNTIL] ? nla_data(tb[DM_DIRTYLOG_A_UNTIL]) : NULL;
+	q.from = d.resume;
+	q.format = tb[DM_DIRTYLOG_A_DUMP_FORMAT] ?
+		   nla_get_u32(tb[DM_DIRTYLOG_A_DUMP_FORMAT]) : DM_DIRTYLOG_DUMP_AUTO;
+	r = dirtylog_store_query(st, &q);
 	if (r) {
 		genlmsg_cancel(skb, d.hdr);
 		if (r == -ENOENT)
@@ -646,7 +805,8 @@ static const struct genl_ops dirtylog_nl_ops[] = {
 };
 
 static const struct genl_multicast_group dirtylog_nl_mcgrps[] = {
-	{ .name = DM_DIRTYLOG_MCGRP_EVENTS, },
+	/* A dirty map and checkpoint names are for the administrator only. */
+	{ .name = DM_DIRTYLOG_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_SYS_ADMIN, },
 };
 
 static struct genl_family dirtylog_nl_family __ro_after_init = {

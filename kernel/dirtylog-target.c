@@ -78,6 +78,7 @@ enum dirtylog_req_op {
 	DIRTYLOG_REQ_DELETE,
 	DIRTYLOG_REQ_RESET,
 	DIRTYLOG_REQ_MARK,
+	DIRTYLOG_REQ_MARK_CHUNKS,
 };
 
 struct dirtylog_req {
@@ -85,6 +86,8 @@ struct dirtylog_req {
 	enum dirtylog_req_op op;
 	const char *name;
 	u64 a, b;
+	const struct dirtylog_mark_chunk *chunks;
+	unsigned int nr_chunks;
 	u64 id;
 	int result;
 	struct completion done;
@@ -449,10 +452,14 @@ static int do_request(struct dirtylog_store *st, struct dirtylog_req *rq)
 	case DIRTYLOG_REQ_MARK:
 		r = dirtylog_md_mark(md, rq->a, rq->b);
 		break;
+	case DIRTYLOG_REQ_MARK_CHUNKS:
+		r = dirtylog_md_mark_chunks(md, rq->chunks, rq->nr_chunks);
+		break;
 	default:
 		r = -EINVAL;
 	}
-	if (r && r != -EEXIST && r != -ENOENT && r != -EINVAL && r != -ENOSPC) {
+	if (r && r != -EEXIST && r != -ENOENT && r != -EINVAL && r != -ENOSPC &&
+	    r != -ERANGE) {
 		struct dirtylog_md_stats s;
 
 		dirtylog_md_stats(md, &s);
@@ -562,6 +569,18 @@ int dirtylog_store_mark(struct dirtylog_store *st, u64 start, u64 count)
 	return run_request(st, &rq);
 }
 
+/* Mark the set bits of @n bitmap chunks; nothing is marked unless all are valid. */
+int dirtylog_store_mark_chunks(struct dirtylog_store *st,
+			       const struct dirtylog_mark_chunk *chunks,
+			       unsigned int n)
+{
+	struct dirtylog_req rq = {
+		.op = DIRTYLOG_REQ_MARK_CHUNKS, .chunks = chunks, .nr_chunks = n,
+	};
+
+	return run_request(st, &rq);
+}
+
 void dirtylog_lock_stores(void)
 {
 	mutex_lock(&dirtylog_stores_lock);
@@ -617,15 +636,14 @@ struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
 }
 
 /* Queries for netlink, under md_sem so a reopen cannot free the md. */
-int dirtylog_store_query(struct dirtylog_store *st, const char *since,
-			 const char *until, u64 from, dirtylog_extent_fn emit,
-			 void *ctx)
+int dirtylog_store_query(struct dirtylog_store *st,
+			 const struct dirtylog_query *q)
 {
 	unsigned int noio = memalloc_noio_save();
 	int r;
 
 	down_read(&st->md_sem);
-	r = dirtylog_md_query(store_md(st), since, until, from, emit, ctx);
+	r = dirtylog_md_query(store_md(st), q);
 	up_read(&st->md_sem);
 	memalloc_noio_restore(noio);
 	return r;
@@ -1192,14 +1210,19 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 		return r < 0 ? r : 1;
 	}
 	if (!strcmp(cmd, "dirty")) {
+		struct dirtylog_query q = {
+			.since = argv[1], .until = argc == 3 ? argv[2] : NULL,
+			.format = DM_DIRTYLOG_DUMP_EXTENTS,
+			.extent = msg_emit_extent, .ctx = &o,
+		};
+
 		if (argc < 2 || argc > 3) {
 			DMERR("usage: dirty <since checkpoint> [<until checkpoint>]");
 			return -EINVAL;
 		}
 		if (maxlen)
 			result[0] = '\0';
-		r = dirtylog_store_query(st, argv[1], argc == 3 ? argv[2] : NULL,
-					 0, msg_emit_extent, &o);
+		r = dirtylog_store_query(st, &q);
 		if (r == -ENOENT)
 			DMERR("dirty: no such checkpoint");
 		else if (r == -EINVAL)

@@ -34,9 +34,8 @@ struct dirtylog_store *dirtylog_store_nth(unsigned long idx);
 struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
 					     bool by_dev, u32 major, u32 minor);
 void dirtylog_store_info(struct dirtylog_store *st, struct dirtylog_dev_info *di);
-int dirtylog_store_query(struct dirtylog_store *st, const char *since,
-			 const char *until, u64 from, dirtylog_extent_fn emit,
-			 void *ctx);
+int dirtylog_store_query(struct dirtylog_store *st,
+			 const struct dirtylog_query *q);
 int dirtylog_store_list(struct dirtylog_store *st,
 			int (*fn)(void *ctx, const struct dirtylog_ckpt_info *ci),
 			void *ctx);
@@ -46,6 +45,9 @@ int dirtylog_store_checkpoint(struct dirtylog_store *st, const char *name, u64 *
 int dirtylog_store_delete(struct dirtylog_store *st, const char *name);
 int dirtylog_store_reset(struct dirtylog_store *st);
 int dirtylog_store_mark(struct dirtylog_store *st, u64 start, u64 count);
+int dirtylog_store_mark_chunks(struct dirtylog_store *st,
+			       const struct dirtylog_mark_chunk *chunks,
+			       unsigned int n);
 
 /* dirtylog-netlink.c */
 int dirtylog_nl_init(void);

@@ -13,6 +13,9 @@
 #include <linux/device-mapper.h>
 #include <linux/math64.h>
 #include <linux/slab.h>
+#include <net/netlink.h>
+
+#include <linux/dm-dirtylog.h>
 
 #include "dirtylog-md-internal.h"
 
@@ -42,35 +45,70 @@ bool dirtylog_block_is_zero(const void *data)
 }
 
 /*
+ * Every cached metadata buffer carries, as dm-bufio aux data, the magic it
+ * was last checked (or sealed) with, 0 when unchecked: a block is checked
+ * once per stay in the cache, not on every read.  Only code holding
+ * md->lock reads or writes buffers, so the mark needs no other lock.
+ */
+static u32 *block_checked(struct dm_buffer *buf)
+{
+	return dm_bufio_get_aux_data(buf);
+}
+
+/* dm-bufio alloc callback: a buffer about to hold another block. */
+void dirtylog_bufio_alloc(struct dm_buffer *buf)
+{
+	*block_checked(buf) = 0;
+}
+
+/*
+ * Get a checked, read-only view of block @b; release it with
+ * dm_bufio_release(*@bufp).  Returns the data, or ERR_PTR(-EIO) on a read
+ * error or ERR_PTR(-EILSEQ) on a bad block.
+ */
+const void *dirtylog_get_block(struct dirtylog_md *md, u64 b, u32 magic,
+			       struct dm_buffer **bufp)
+{
+	const struct dirtylog_disk_header *h;
+	void *data;
+
+	if (b == 0 || b >= md->nr_meta_blocks) {
+		DMERR_LIMIT("metadata block %llu out of range", b);
+		return ERR_PTR(-EILSEQ);
+	}
+	data = dm_bufio_read(md->bufio, b, bufp);
+	if (IS_ERR(data)) {
+		DMERR_LIMIT("metadata read error %ld at block %llu",
+			    PTR_ERR(data), b);
+		return ERR_PTR(-EIO);
+	}
+	if (*block_checked(*bufp) == magic)
+		return data;
+	h = data;
+	if (le32_to_cpu(h->magic) != magic || le64_to_cpu(h->blocknr) != b ||
+	    le32_to_cpu(h->csum) != dirtylog_block_csum(data)) {
+		DMERR_LIMIT("metadata block %llu is corrupt (bad magic, location or checksum)",
+			    b);
+		dm_bufio_release(*bufp);
+		return ERR_PTR(-EILSEQ);
+	}
+	*block_checked(*bufp) = magic;
+	return data;
+}
+
+/*
  * Read block @b into @dst (a full 4 KiB buffer) and check its header.
  * Returns 0, -EIO on a read error or -EILSEQ on a bad block.
  */
 int dirtylog_read_block(struct dirtylog_md *md, u64 b, u32 magic, void *dst)
 {
-	struct dirtylog_disk_header *h;
 	struct dm_buffer *buf;
-	void *data;
+	const void *data = dirtylog_get_block(md, b, magic, &buf);
 
-	if (b == 0 || b >= md->nr_meta_blocks) {
-		DMERR_LIMIT("metadata block %llu out of range", b);
-		return -EILSEQ;
-	}
-	data = dm_bufio_read(md->bufio, b, &buf);
-	if (IS_ERR(data)) {
-		DMERR_LIMIT("metadata read error %ld at block %llu",
-			    PTR_ERR(data), b);
-		return -EIO;
-	}
+	if (IS_ERR(data))
+		return PTR_ERR(data);
 	memcpy(dst, data, DIRTYLOG_META_BLOCK_SIZE);
 	dm_bufio_release(buf);
-
-	h = dst;
-	if (le32_to_cpu(h->magic) != magic || le64_to_cpu(h->blocknr) != b ||
-	    le32_to_cpu(h->csum) != dirtylog_block_csum(dst)) {
-		DMERR_LIMIT("metadata block %llu is corrupt (bad magic, location or checksum)",
-			    b);
-		return -EILSEQ;
-	}
 	return 0;
 }
 
@@ -85,6 +123,7 @@ int dirtylog_write_block(struct dirtylog_md *md, u64 b, u32 magic,
 		return PTR_ERR(data);
 	memcpy(data, src, DIRTYLOG_META_BLOCK_SIZE);
 	seal_block(data, magic, b);
+	*block_checked(buf) = magic;
 	dm_bufio_mark_buffer_dirty(buf);
 	dm_bufio_release(buf);
 	return 0;
@@ -211,8 +250,9 @@ int dirtylog_tree_count(struct dirtylog_md *md, u64 root, u64 *n)
 int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
 			 u64 *next)
 {
-	struct dirtylog_disk_node *node;
-	u32 level = md->atree.depth;
+	const struct dirtylog_disk_node *node;
+	struct dm_buffer *buf;
+	u32 level = md->atree.depth, node_level;
 	u64 cur = root, span, idx;
 	int r = 0;
 
@@ -221,21 +261,22 @@ int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
 		*next = md->nr_pages;
 		return 0;
 	}
-	node = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!node)
-		return -ENOMEM;
 	while (level > 0) {
-		r = dirtylog_read_block(md, cur, DIRTYLOG_NODE_MAGIC, node);
-		if (r)
-			break;
-		if (le32_to_cpu(node->level) != level) {
-			DMERR_LIMIT("metadata node %llu has the wrong level", cur);
-			r = -EILSEQ;
+		node = dirtylog_get_block(md, cur, DIRTYLOG_NODE_MAGIC, &buf);
+		if (IS_ERR(node)) {
+			r = PTR_ERR(node);
 			break;
 		}
+		node_level = le32_to_cpu(node->level);
 		span = dirtylog_span_of_entry(level);
 		idx = div64_u64(page, span) % DIRTYLOG_NODE_ENTRIES;
 		cur = le64_to_cpu(node->entries[idx]);
+		dm_bufio_release(buf);
+		if (node_level != level) {
+			DMERR_LIMIT("metadata node has the wrong level");
+			r = -EILSEQ;
+			break;
+		}
 		if (!cur) {
 			*next = (div64_u64(page, span) + 1) * span;
 			break;
@@ -244,7 +285,6 @@ int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
 	}
 	if (!r && level == 0)
 		*b = cur;
-	kfree(node);
 	return r;
 }
 
@@ -367,16 +407,30 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Queries */
 
+/*
+ * Bytes a dump spends on one extent (nest header, start, count) and on one
+ * bitmap chunk besides its data (nest header, start, data header); AUTO
+ * sends a chunk as a bitmap when its extents would cost more.
+ */
+#define DIRTYLOG_EXTENT_COST	(NLA_HDRLEN + 2 * nla_total_size_64bit(sizeof(u64)))
+#define DIRTYLOG_CHUNK_COST	(2 * NLA_HDRLEN + nla_total_size_64bit(sizeof(u64)))
+
 struct extent_out {
-	dirtylog_extent_fn emit;
-	void *ctx;
-	u64 from;
-	u64 start, count;
+	const struct dirtylog_query *q;
+	u64 start, count;	/* extent not sent yet */
 	int stop;
 };
 
+static void out_flush(struct extent_out *o)
+{
+	if (o->count && !o->stop)
+		o->stop = o->q->extent(o->q->ctx, o->start, o->count);
+	o->count = 0;
+}
+
+/* Extents of @nbits bits at block @first; bits before q->from are clear. */
 static void out_bits(struct extent_out *o, u64 first, const unsigned long *bits,
-		     u64 nbits)
+		     u32 nbits)
 {
 	unsigned long i = 0, e;
 
@@ -385,17 +439,10 @@ static void out_bits(struct extent_out *o, u64 first, const unsigned long *bits,
 		if (i >= nbits)
 			break;
 		e = find_next_zero_bit(bits, nbits, i);
-		if (first + e <= o->from) {
-			i = e;
-			continue;
-		}
-		if (first + i < o->from)
-			i = o->from - first;
 		if (o->count && o->start + o->count == first + i) {
 			o->count += e - i;
 		} else {
-			if (o->count)
-				o->stop = o->emit(o->ctx, o->start, o->count);
+			out_flush(o);
 			o->start = first + i;
 			o->count = e - i;
 		}
@@ -403,31 +450,138 @@ static void out_bits(struct extent_out *o, u64 first, const unsigned long *bits,
 	}
 }
 
+/* Would the extents of this chunk take more room than its bitmap? */
+static bool chunk_is_dense(const unsigned long *bits, u32 nbits)
+{
+	u32 nlongs = BITS_TO_LONGS(nbits), i;
+	u32 limit = (DIRTYLOG_CHUNK_COST + nlongs * sizeof(long)) /
+		    DIRTYLOG_EXTENT_COST;
+	unsigned long w, carry = 0;
+	u32 runs = 0;
+
+	for (i = 0; i < nlongs; i++) {
+		w = bits[i];
+		if (i == nlongs - 1 && nbits % BITS_PER_LONG)
+			w &= BITMAP_LAST_WORD_MASK(nbits);
+		/* A run starts at every set bit whose lower neighbour is clear. */
+		runs += hweight_long(w & ~((w << 1) | carry));
+		carry = w >> (BITS_PER_LONG - 1);
+		if (runs > limit)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * One page of the answer: @nbits bits at block @first (page aligned).  A
+ * chunk that q->from cuts is copied to @tmp and its bits before from
+ * cleared there.
+ */
+static void out_page(struct extent_out *o, u64 first, const unsigned long *bits,
+		     u32 nbits, unsigned long *tmp)
+{
+	const struct dirtylog_query *q = o->q;
+	const unsigned long *cb;
+	u32 c, n;
+	bool raw;
+
+	for (c = 0; c < nbits && !o->stop; c += DM_DIRTYLOG_BM_CHUNK_BITS) {
+		cb = bits + c / BITS_PER_LONG;
+		n = min_t(u32, nbits - c, DM_DIRTYLOG_BM_CHUNK_BITS);
+		if (first + c + n <= q->from)
+			continue;
+		if (first + c < q->from) {
+			bitmap_copy(tmp, cb, n);
+			bitmap_clear(tmp, 0, q->from - first - c);
+			cb = tmp;
+		}
+		raw = q->format == DM_DIRTYLOG_DUMP_BITMAP ||
+		      (q->format == DM_DIRTYLOG_DUMP_AUTO && chunk_is_dense(cb, n));
+		if (!raw) {
+			out_bits(o, first + c, cb, n);
+			continue;
+		}
+		out_flush(o);
+		if (!o->stop && !bitmap_empty(cb, n))
+			o->stop = q->chunk(q->ctx, first + c, cb, n);
+	}
+}
+
+/*
+ * The bits of one page of the answer.  With one source (the usual case:
+ * one interval) they are read where they lie, a cached metadata block
+ * (held in @buf) or the in-memory page; a second source folds both
+ * into @acc.
+ */
+struct page_src {
+	const unsigned long *bits;	/* NULL: no source yet */
+	struct dm_buffer *buf;		/* holds bits, or NULL */
+	unsigned long *acc;
+};
+
+static void src_release(struct page_src *ps)
+{
+	if (ps->buf)
+		dm_bufio_release(ps->buf);
+	ps->buf = NULL;
+	ps->bits = NULL;
+}
+
+/* Add @bits (kept valid by @buf, or NULL when they need no hold). */
+static void src_add(struct page_src *ps, const unsigned long *bits,
+		    struct dm_buffer *buf)
+{
+	if (!ps->bits) {
+		ps->bits = bits;
+		ps->buf = buf;
+		return;
+	}
+	if (ps->bits != ps->acc) {
+		memcpy(ps->acc, ps->bits, DIRTYLOG_PAGE_BITMAP_BYTES);
+		if (ps->buf)
+			dm_bufio_release(ps->buf);
+		ps->buf = NULL;
+		ps->bits = ps->acc;
+	}
+	bitmap_or(ps->acc, ps->acc, bits, DIRTYLOG_BITS_PER_PAGE);
+	if (buf)
+		dm_bufio_release(buf);
+}
+
+static int src_add_block(struct dirtylog_md *md, struct page_src *ps, u64 b)
+{
+	const struct dirtylog_disk_page *pg;
+	struct dm_buffer *buf;
+
+	pg = dirtylog_get_block(md, b, DIRTYLOG_PAGE_MAGIC, &buf);
+	if (IS_ERR(pg))
+		return PTR_ERR(pg);
+	/* The bits start 16 bytes into a page-aligned buffer. */
+	src_add(ps, (const unsigned long *)pg->bits, buf);
+	return 0;
+}
+
 /**
- * dirtylog_md_query() - dirty extents since checkpoint @since
+ * dirtylog_md_query() - the dirty map since a checkpoint
  * @md: metadata
- * @since: checkpoint name
- * @until: NULL for "up to now", else a newer checkpoint
- * @from: first block of interest (extents are clipped to start there), so
- *	  a caller can resume an interrupted listing
- * @emit: called for each extent; returns non-zero to stop
- * @ctx: for @emit
+ * @q: the question (see struct dirtylog_query)
  *
- * Emits maximal extents in ascending order.  Holds md->lock, so the answer
- * is one point in time; never waits for the worker.
+ * Emits maximal extents (split only where a bitmap chunk starts) and bitmap
+ * chunks in ascending order.  Walks one bitmap page at a time with fixed
+ * buffers.  Holds md->lock, so the answer is one point in time; never
+ * waits for the worker.
  *
  * Return: 0, -ENOENT for an unknown checkpoint, -EINVAL when @until is not
  * newer than @since, -ESTALE when tracking is invalid, -EIO/-EILSEQ on
  * metadata read errors.
  */
-int dirtylog_md_query(struct dirtylog_md *md, const char *since,
-		      const char *until, u64 from, dirtylog_extent_fn emit,
-		      void *ctx)
+int dirtylog_md_query(struct dirtylog_md *md, const struct dirtylog_query *q)
 {
-	struct extent_out o = { .emit = emit, .ctx = ctx, .from = from };
-	unsigned long *acc = NULL, *tmp = NULL;
+	struct extent_out o = { .q = q };
+	struct page_src ps = { };
+	u64 from = q->from;
+	unsigned long *acc = NULL, *tmp = NULL, *page;
 	struct dirtylog_bitmap *bm;
-	void *scratch = NULL;
 	int s, u, i, r;
 	u64 p, next, b, nxt;
 	bool use_active;
@@ -441,13 +595,17 @@ int dirtylog_md_query(struct dirtylog_md *md, const char *since,
 	r = -EIO;
 	if (md->failed)
 		goto out;
-	s = dirtylog_find_ckpt(md, since);
+	if (q->format != DM_DIRTYLOG_DUMP_EXTENTS && !q->chunk) {
+		r = -EINVAL;
+		goto out;
+	}
+	s = dirtylog_find_ckpt(md, q->since);
 	r = s;
 	if (s < 0)
 		goto out;
 	u = md->nr_ckpts;
-	if (until) {
-		u = dirtylog_find_ckpt(md, until);
+	if (q->until) {
+		u = dirtylog_find_ckpt(md, q->until);
 		r = u;
 		if (u < 0)
 			goto out;
@@ -455,61 +613,51 @@ int dirtylog_md_query(struct dirtylog_md *md, const char *since,
 		if (u <= s)
 			goto out;
 	}
-	use_active = !until;
+	use_active = !q->until;
 	r = -ENOMEM;
 	/* NOIO: the worker waits for md->lock, and reclaim may wait for it. */
 	acc = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
 	tmp = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
-	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-	if (!acc || !tmp || !scratch)
+	if (!acc || !tmp)
 		goto out;
 	bm = dirtylog_active_locked(md);
 
 	r = 0;
+	ps.acc = acc;
 	/* Intervals s+1 .. u-1 end at checkpoints s+1 .. u-1; u is its own. */
 	for (p = div64_u64(from, DIRTYLOG_BITS_PER_PAGE); p < md->nr_pages && !o.stop && !r;
 	     p = next) {
-		bool any = false;
-
 		next = md->nr_pages;
-		memset(acc, 0, DIRTYLOG_PAGE_BITMAP_BYTES);
 		for (i = s + 1; i <= u && i < md->nr_ckpts; i++) {
 			r = dirtylog_tree_lookup(md, md->ckpts[i].root, p, &b, &nxt);
+			if (!r && b)
+				r = src_add_block(md, &ps, b);
+			else if (!r)
+				next = min(next, nxt);
 			if (r)
 				break;
-			if (b) {
-				r = dirtylog_read_page_bits(md, b, tmp, scratch);
-				if (r)
-					break;
-				bitmap_or(acc, acc, tmp, DIRTYLOG_BITS_PER_PAGE);
-				any = true;
-			} else {
-				next = min(next, nxt);
-			}
 		}
-		if (r)
-			break;
-		if (use_active) {
-			if (rcu_access_pointer(bm->pages[p])) {
-				dirtylog_bitmap_copy_page(bm, p, tmp);
-				bitmap_or(acc, acc, tmp, DIRTYLOG_BITS_PER_PAGE);
-				any = true;
-			} else {
+		if (!r && use_active) {
+			/* Bits are set under md->lock only: this is stable. */
+			page = rcu_dereference_protected(bm->pages[p],
+							 lockdep_is_held(&md->lock));
+			if (page)
+				src_add(&ps, page, NULL);
+			else
 				next = min(next, p + 1);
-			}
 		}
-		if (any) {
-			out_bits(&o, p * DIRTYLOG_BITS_PER_PAGE, acc,
+		if (!r && ps.bits) {
+			out_page(&o, p * DIRTYLOG_BITS_PER_PAGE, ps.bits,
 				 min_t(u64, DIRTYLOG_BITS_PER_PAGE,
-				       md->nr_blocks - p * DIRTYLOG_BITS_PER_PAGE));
+				       md->nr_blocks - p * DIRTYLOG_BITS_PER_PAGE), tmp);
 			next = p + 1;
 		}
+		src_release(&ps);
 		next = max(next, p + 1);
 	}
-	if (!r && !o.stop && o.count)
-		o.stop = emit(ctx, o.start, o.count);
+	if (!r)
+		out_flush(&o);
 out:
-	kfree(scratch);
 	kfree(tmp);
 	kfree(acc);
 	mutex_unlock(&md->lock);

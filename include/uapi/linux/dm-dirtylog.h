@@ -57,6 +57,8 @@ enum {
 	DM_DIRTYLOG_A_DEVICE,		/* nest: a device selector (repeated) */
 	DM_DIRTYLOG_A_MARK_START,	/* u64: first block */
 	DM_DIRTYLOG_A_MARK_COUNT,	/* u64: number of blocks */
+	DM_DIRTYLOG_A_BITMAP,		/* nest: DM_DIRTYLOG_A_BM_* (repeated) */
+	DM_DIRTYLOG_A_DUMP_FORMAT,	/* u32: enum dm_dirtylog_dump_format */
 
 	__DM_DIRTYLOG_A_MAX,
 	DM_DIRTYLOG_A_MAX = __DM_DIRTYLOG_A_MAX - 1
@@ -74,6 +76,42 @@ enum {
 };
 
 /*
+ * Attributes of DM_DIRTYLOG_A_BITMAP: a raw chunk of the dirty bitmap.
+ * Bit i of the chunk (bit i % 8 of byte i / 8 of _BM_DATA) is block
+ * _BM_START + i.  _BM_START is a multiple of 64 and the data a multiple
+ * of 8 bytes; bits past the end of the device are zero.
+ */
+enum {
+	DM_DIRTYLOG_A_BM_UNSPEC,
+	DM_DIRTYLOG_A_BM_PAD,
+	DM_DIRTYLOG_A_BM_START,		/* u64: block of bit 0 */
+	DM_DIRTYLOG_A_BM_DATA,		/* binary: little-endian bitmap */
+
+	__DM_DIRTYLOG_A_BM_MAX,
+	DM_DIRTYLOG_A_BM_MAX = __DM_DIRTYLOG_A_BM_MAX - 1
+};
+
+/*
+ * How DIRTY_GET encodes the map.  AUTO lets the kernel choose per chunk of
+ * DM_DIRTYLOG_BM_CHUNK_BITS blocks whichever is smaller: EXTENT nests for
+ * sparse stretches, BITMAP nests for dense ones.  Either way the items of
+ * a dump are in ascending block order and never overlap; an extent may end
+ * where a bitmap chunk starts, so a client that wants maximal extents
+ * joins neighbours.
+ */
+enum dm_dirtylog_dump_format {
+	DM_DIRTYLOG_DUMP_AUTO,
+	DM_DIRTYLOG_DUMP_EXTENTS,
+	DM_DIRTYLOG_DUMP_BITMAP,
+};
+
+/* Blocks per BITMAP chunk of a dump (the last one may be shorter). */
+#define DM_DIRTYLOG_BM_CHUNK_BITS	10880U
+
+/* Most bytes of bitmap data one MARK_DIRTY request may carry in total. */
+#define DM_DIRTYLOG_MARK_BITMAP_MAX	32768U
+
+/*
  * Commands.  A device is selected by DM_DIRTYLOG_A_DEV_NAME, _DEV_UUID or
  * _DEV_MAJOR + _DEV_MINOR (top level, or inside DM_DIRTYLOG_A_DEVICE nests
  * for CKPT_NEW on several devices at once).
@@ -85,8 +123,8 @@ enum {
 	DM_DIRTYLOG_CMD_CKPT_DEL,	/* CKPT_NAME */
 	DM_DIRTYLOG_CMD_CKPT_GET,	/* dump: the checkpoints of a device */
 	DM_DIRTYLOG_CMD_RESET,
-	DM_DIRTYLOG_CMD_DIRTY_GET,	/* dump: SINCE [, UNTIL]: EXTENTs */
-	DM_DIRTYLOG_CMD_MARK_DIRTY,	/* MARK_START, MARK_COUNT */
+	DM_DIRTYLOG_CMD_DIRTY_GET,	/* dump: SINCE [UNTIL] [DUMP_FORMAT] */
+	DM_DIRTYLOG_CMD_MARK_DIRTY,	/* MARK_START + MARK_COUNT, or BITMAPs */
 
 	/* Notifications on DM_DIRTYLOG_MCGRP_EVENTS. */
 	DM_DIRTYLOG_CMD_CKPT_CREATED_NTF,
