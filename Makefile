@@ -5,6 +5,7 @@
 #   make            module for every supported kernel with headers installed,
 #                   dirtylogctl and the tests
 #   make check      dependencies, build, native tests, VM tests on each kernel
+#   make bench      dependencies, build, the benchmarks in a VM on each kernel
 #   make demo       dependencies, build, a short walk-through in a VM
 #
 # Variables: KVERS="6.12.117+deb12-cloud-amd64 ..." picks kernels (default:
@@ -30,13 +31,13 @@ KSELFTEST_CFLAGS := -isystem $(KSELFTEST)
 LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 
 KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
-LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c
+LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c
 LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
 VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/*.c))
 
-.PHONY: all modules userspace tests deps check check-native check-vm demo \
+.PHONY: all modules userspace tests deps check check-native check-vm bench demo \
 	checkpatch sparse clean
 
 all: modules userspace tests $(BUILD)/uapi-alone.o
@@ -113,6 +114,14 @@ check-native: all
 
 check-vm: all
 	@scripts/check --vm-only $(BUILD) "$(KVERS)"
+
+# Benchmarks in the VM on each kernel (tests/vm/bench_*.sh); they print
+# their ratios and fail when a speed goal is missed.
+bench: deps
+	$(MAKE) all
+	@rc=0; for k in $(KVERS); do \
+		scripts/vm-run --mode bench --kver $$k --build $(BUILD) || rc=1; \
+	done; exit $$rc
 
 demo: deps
 	$(MAKE) all

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dl-bmfile.h"
 #include "dl-dm.h"
 #include "dl-nl.h"
 #include "dl-util.h"
@@ -63,13 +64,6 @@ static int usage_error(struct dl_ctx *ctx, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* libdevmapper failures: the reason is in ctx->err. */
-static int op_error(struct dl_ctx *ctx)
-{
-	fprintf(stderr, "dirtylogctl %s: %s\n", ctx->cmd, ctx->err);
-	return EXIT_OPFAIL;
-}
-
 static int exit_code(int r)
 {
 	switch (r < 0 ? -r : r) {
@@ -77,6 +71,7 @@ static int exit_code(int r)
 		return 0;
 	case ENOENT:
 	case ENODEV:
+	case ENXIO:
 		return EXIT_NOTFOUND;
 	case EPERM:
 	case EACCES:
@@ -93,6 +88,13 @@ static int nl_error(struct dl_ctx *ctx, int r)
 {
 	fprintf(stderr, "dirtylogctl %s: %s\n", ctx->cmd,
 		ctx->nl.err[0] ? ctx->nl.err : strerror(r < 0 ? -r : r));
+	return exit_code(r);
+}
+
+/* libdevmapper and bitmap-file failures (-errno @r): the reason is in ctx->err. */
+static int op_error(struct dl_ctx *ctx, int r)
+{
+	fprintf(stderr, "dirtylogctl %s: %s\n", ctx->cmd, ctx->err);
 	return exit_code(r);
 }
 
@@ -149,11 +151,16 @@ static int parse_opts(struct dl_ctx *ctx, int argc, char **argv,
 		      const struct option *opts,
 		      int (*fn)(int c, void *priv), void *priv)
 {
+	const char *shortopts = ":";
 	int c;
 
+	/* --output is also -o, wherever a command has it. */
+	for (const struct option *o = opts; o->name; o++)
+		if (o->val == 'o')
+			shortopts = ":o:";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
 		if (common_opt(ctx, c))
 			continue;
 		if (c == '?' || c == ':' || !fn || fn(c, priv))
@@ -287,10 +294,9 @@ static int cmd_create(struct dl_ctx *ctx, int argc, char **argv)
 	sectors = dl_block_size_sectors(block_bytes);
 	if (!sectors)
 		return usage_error(ctx, "block size must be a power of two from 4K to 64M");
-	if (dl_dm_create(argv[optind], a[1], a[0], sectors, ctx->err,
-			 sizeof(ctx->err)))
-		return op_error(ctx);
-	return 0;
+	r = dl_dm_create(argv[optind], a[1], a[0], sectors, ctx->err,
+			 sizeof(ctx->err));
+	return r ? op_error(ctx, r) : 0;
 }
 
 static int cmd_remove(struct dl_ctx *ctx, int argc, char **argv)
@@ -303,9 +309,8 @@ static int cmd_remove(struct dl_ctx *ctx, int argc, char **argv)
 		return r;
 	if (optind != argc - 1)
 		return usage_error(ctx, "expected exactly one device NAME");
-	if (dl_dm_remove(argv[optind], ctx->err, sizeof(ctx->err)))
-		return op_error(ctx);
-	return 0;
+	r = dl_dm_remove(argv[optind], ctx->err, sizeof(ctx->err));
+	return r ? op_error(ctx, r) : 0;
 }
 
 /*
@@ -656,15 +661,81 @@ static int cmd_reset(struct dl_ctx *ctx, int argc, char **argv)
 	return r ? nl_error(ctx, r) : 0;
 }
 
+static int mark_dirty_opt(int c, void *priv)
+{
+	const char **from = priv;
+
+	if (c != 'f')
+		return 1;
+	*from = optarg;
+	return 0;
+}
+
+/* Re-mark the blocks of a bitmap file, after checking it fits the device. */
+static int mark_from_file(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
+			  const char *path)
+{
+	struct dl_bmfile f = { 0 };
+	struct dl_nl_dev dev;
+	int r;
+
+	r = dl_bmfile_read(path, &f, ctx->err, sizeof(ctx->err));
+	if (r)
+		return op_error(ctx, r);
+	r = ctx_nl(ctx);
+	if (!r)
+		r = dl_nl_dev_get(&ctx->nl, sel, &dev);
+	if (r) {
+		dl_bmfile_free(&f);
+		return nl_error(ctx, r);
+	}
+	r = -EXDEV;
+	if (strcmp(f.dev_uuid, dev.instance_uuid))
+		snprintf(ctx->err, sizeof(ctx->err),
+			 "%s belongs to instance %s, but %s is instance %s (reset since?)",
+			 path, f.dev_uuid, dev.name, dev.instance_uuid);
+	else if (f.block_sectors != dev.block_sectors)
+		snprintf(ctx->err, sizeof(ctx->err),
+			 "%s has %" PRIu32 "-sector blocks, %s has %" PRIu32,
+			 path, f.block_sectors, dev.name, dev.block_sectors);
+	else if (f.nr_blocks > dev.nr_blocks)
+		snprintf(ctx->err, sizeof(ctx->err),
+			 "%s has %" PRIu64 " blocks, more than the %" PRIu64 " of %s",
+			 path, f.nr_blocks, dev.nr_blocks, dev.name);
+	else
+		r = 0;
+	if (r) {
+		dl_bmfile_free(&f);
+		return op_error(ctx, r);
+	}
+	r = dl_nl_mark_bitmap(&ctx->nl, sel, 0, f.bits, f.nr_blocks);
+	dl_bmfile_free(&f);
+	return r ? nl_error(ctx, r) : 0;
+}
+
 static int cmd_mark_dirty(struct dl_ctx *ctx, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'f' },
+		DL_OPT_JSON,
+		DL_OPT_UUID,
+		DL_OPT_END,
+	};
+	const char *from = NULL;
 	struct dl_nl_sel sel;
 	uint64_t start, count;
 	int r;
 
-	r = dev_cmd_args(ctx, argc, argv, 3, "expected DEVICE, START and COUNT", &sel);
+	r = parse_opts(ctx, argc, argv, opts, mark_dirty_opt, &from);
 	if (r)
 		return r;
+	if (argc - optind != (from ? 1 : 3))
+		return usage_error(ctx, "expected DEVICE START COUNT, or DEVICE --from FILE");
+	r = parse_sel(ctx, argv[optind], &sel);
+	if (r)
+		return r;
+	if (from)
+		return mark_from_file(ctx, &sel, from);
 	if (parse_u64(argv[optind + 1], &start))
 		return usage_error(ctx, "invalid START '%s'", argv[optind + 1]);
 	if (parse_u64(argv[optind + 2], &count))
@@ -694,19 +765,217 @@ static int extent_add(uint64_t start, uint64_t count, void *arg)
 	return 0;
 }
 
+struct dirty_args {
+	const char *since, *until, *output;
+	uint32_t format;
+	bool bad_format;
+};
+
 static int dirty_opt(int c, void *priv)
 {
-	const char **a = priv;	/* since, until */
+	struct dirty_args *a = priv;
 
 	switch (c) {
 	case 's':
-		a[0] = optarg;
+		a->since = optarg;
 		return 0;
 	case 'u':
-		a[1] = optarg;
+		a->until = optarg;
+		return 0;
+	case 'o':
+		a->output = optarg;
+		return 0;
+	case 'e':
+		if (!strcmp(optarg, "auto"))
+			a->format = DM_DIRTYLOG_DUMP_AUTO;
+		else if (!strcmp(optarg, "extents"))
+			a->format = DM_DIRTYLOG_DUMP_EXTENTS;
+		else if (!strcmp(optarg, "bitmap"))
+			a->format = DM_DIRTYLOG_DUMP_BITMAP;
+		else
+			a->bad_format = true;
 		return 0;
 	}
 	return 1;
+}
+
+/* The ids of the checkpoints a map runs between. */
+struct ckpt_find {
+	const char *since, *until;
+	uint64_t since_id, until_id;
+};
+
+static int ckpt_find_one(const char *name, uint64_t id, uint64_t ctime_ns,
+			 void *arg)
+{
+	struct ckpt_find *f = arg;
+
+	(void)ctime_ns;
+	if (!strcmp(name, f->since))
+		f->since_id = id;
+	if (f->until && !strcmp(name, f->until))
+		f->until_id = id;
+	return 0;
+}
+
+static void ckpt_find_restart(void *arg)
+{
+	struct ckpt_find *f = arg;
+
+	f->since_id = f->until_id = 0;
+}
+
+static int ckpt_find(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
+		     struct ckpt_find *f)
+{
+	int r = dl_nl_ckpt_dump(&ctx->nl, sel, ckpt_find_one, ckpt_find_restart,
+				f, NULL);
+
+	if (!r && (!f->since_id || (f->until && !f->until_id))) {
+		snprintf(ctx->nl.err, sizeof(ctx->nl.err), "no checkpoint '%s'",
+			 f->since_id ? f->until : f->since);
+		r = -ENOENT;
+	}
+	return r;
+}
+
+static int file_extent(uint64_t start, uint64_t count, void *arg)
+{
+	return dl_bmfile_set_range(arg, start, count);
+}
+
+static int file_chunk(uint64_t start, const uint8_t *bits, uint64_t nbits,
+		      void *arg)
+{
+	struct dl_bmfile *f = arg;
+
+	/* The last chunk may run past the device: those bits are clear. */
+	if (start >= f->nr_blocks)
+		return 0;
+	if (nbits > f->nr_blocks - start)
+		nbits = f->nr_blocks - start;
+	return dl_bmfile_or_bits(f, start, bits, nbits);
+}
+
+static void file_restart(void *arg)
+{
+	struct dl_bmfile *f = arg;
+
+	memset(f->bits, 0, dl_bmfile_body_len(f->nr_blocks));
+}
+
+static void print_file_json(const char *path, const struct dl_bmfile *f)
+{
+	printf("{\"file\":");
+	json_str(path);
+	printf(",\"device\":");
+	json_str(f->dev_name);
+	printf(",\"instance_uuid\":");
+	json_str(f->dev_uuid);
+	printf(",\"since\":");
+	json_str(f->since);
+	printf(",\"since_id\":%" PRIu64 ",\"until\":", f->since_id);
+	if (f->until_id)
+		json_str(f->until);
+	else
+		printf("null");
+	printf(",\"until_id\":%" PRIu64 ",\"block_size_bytes\":%" PRIu64
+	       ",\"blocks\":%" PRIu64 ",\"dirty_blocks\":%" PRIu64
+	       ",\"created_ns\":%" PRIu64, f->until_id,
+	       (uint64_t)f->block_sectors << 9, f->nr_blocks, f->nr_dirty,
+	       f->created_ns);
+}
+
+static void print_file_human(const char *path, const struct dl_bmfile *f)
+{
+	printf("%s\n", path);
+	printf("  device:           %s (instance %s)\n", f->dev_name, f->dev_uuid);
+	printf("  since:            %s (id %" PRIu64 ")\n", f->since, f->since_id);
+	if (f->until_id)
+		printf("  until:            %s (id %" PRIu64 ")\n", f->until, f->until_id);
+	else
+		printf("  until:            the time of the query\n");
+	printf("  block size:       %" PRIu64 " bytes\n", (uint64_t)f->block_sectors << 9);
+	printf("  blocks:           %" PRIu64 "\n", f->nr_blocks);
+	printf("  dirty:            %" PRIu64 " blocks\n", f->nr_dirty);
+}
+
+/* dirty -o FILE: fetch the map into a bitmap file. */
+static int dirty_to_file(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
+			 const struct dirty_args *a, const struct dl_nl_dev *dev)
+{
+	struct ckpt_find before = { .since = a->since, .until = a->until };
+	struct ckpt_find after = before;
+	struct dl_nl_dirty_opts o = {
+		.format = a->format, .extent = file_extent, .chunk = file_chunk,
+		.restart = file_restart,
+	};
+	struct dl_bmfile f = { 0 };
+	struct dl_nl_dev dev2;
+	int r, attempt;
+
+	r = dl_bmfile_alloc(&f, dev->nr_blocks);
+	if (r) {
+		snprintf(ctx->err, sizeof(ctx->err), "cannot hold a map of %" PRIu64 " blocks: %s",
+			 dev->nr_blocks, strerror(-r));
+		return op_error(ctx, r);
+	}
+	o.arg = &f;
+	/*
+	 * The file names the checkpoints by id: make sure the ids and the
+	 * instance read before the dump still hold after it.
+	 */
+	for (attempt = 0;; attempt++) {
+		r = ckpt_find(ctx, sel, &before);
+		if (!r)
+			r = dl_nl_dirty_fetch(&ctx->nl, sel, a->since, a->until, &o);
+		if (!r)
+			r = ckpt_find(ctx, sel, &after);
+		if (!r)
+			r = dl_nl_dev_get(&ctx->nl, sel, &dev2);
+		if (r) {
+			dl_bmfile_free(&f);
+			return nl_error(ctx, r);
+		}
+		if (before.since_id == after.since_id &&
+		    before.until_id == after.until_id &&
+		    !strcmp(dev->instance_uuid, dev2.instance_uuid) &&
+		    dev->nr_blocks == dev2.nr_blocks)
+			break;
+		if (attempt == DL_NL_DUMP_RESTARTS) {
+			dl_bmfile_free(&f);
+			fprintf(stderr, "dirtylogctl %s: the device kept changing during the query; try again\n",
+				ctx->cmd);
+			return EXIT_OPFAIL;
+		}
+		file_restart(&f);
+		*(struct dl_nl_dev *)dev = dev2;
+	}
+	f.block_sectors = dev->block_sectors;
+	snprintf(f.dev_uuid, sizeof(f.dev_uuid), "%s", dev->instance_uuid);
+	snprintf(f.dev_name, sizeof(f.dev_name), "%s", dev->name);
+	snprintf(f.since, sizeof(f.since), "%s", a->since);
+	f.since_id = before.since_id;
+	snprintf(f.until, sizeof(f.until), "%s", a->until ? a->until : "");
+	f.until_id = before.until_id;
+	r = dl_bmfile_write(a->output, &f, ctx->err, sizeof(ctx->err));
+	if (r) {
+		dl_bmfile_free(&f);
+		return op_error(ctx, r);
+	}
+	if (!strcmp(a->output, "-")) {
+		/* The file went to stdout: the summary goes to stderr. */
+	} else if (ctx->json) {
+		print_file_json(a->output, &f);
+		printf(",\"bytes_received\":%" PRIu64 ",\"bitmap_bytes_received\":%" PRIu64 "}\n",
+		       o.bytes, o.bytes_bitmap);
+	} else {
+		print_file_human(a->output, &f);
+		printf("  received:         %" PRIu64 " bytes (%" PRIu64 " as raw bitmap)\n",
+		       o.bytes, o.bytes_bitmap);
+	}
+	dl_bmfile_free(&f);
+	return 0;
 }
 
 static int cmd_dirty(struct dl_ctx *ctx, int argc, char **argv)
@@ -714,25 +983,31 @@ static int cmd_dirty(struct dl_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "encoding", required_argument, NULL, 'e' },
 		DL_OPT_JSON,
 		DL_OPT_UUID,
 		DL_OPT_END,
 	};
 	struct vec exts = { .size = sizeof(struct extent) };
 	uint64_t bs, size, off, len, total_blocks = 0, total_bytes = 0;
-	const char *a[2] = { NULL, NULL };
-	unsigned int restarts = 0;
+	struct dirty_args a = { .format = DM_DIRTYLOG_DUMP_AUTO };
+	struct dl_nl_dirty_opts o = {
+		.extent = extent_add, .restart = vec_clear, .arg = &exts,
+	};
 	const struct extent *e;
 	struct dl_nl_sel sel;
 	struct dl_nl_dev dev;
 	int r;
 
-	r = parse_opts(ctx, argc, argv, opts, dirty_opt, a);
+	r = parse_opts(ctx, argc, argv, opts, dirty_opt, &a);
 	if (r)
 		return r;
+	if (a.bad_format)
+		return usage_error(ctx, "--encoding takes auto, extents or bitmap");
 	if (argc - optind != 1)
 		return usage_error(ctx, "expected exactly one DEVICE");
-	if (!a[0])
+	if (!a.since)
 		return usage_error(ctx, "--since is required");
 	r = parse_sel(ctx, argv[optind], &sel);
 	if (r)
@@ -740,16 +1015,19 @@ static int cmd_dirty(struct dl_ctx *ctx, int argc, char **argv)
 	r = ctx_nl(ctx);
 	if (!r)
 		r = dl_nl_dev_get(&ctx->nl, &sel, &dev);
-	if (!r)
-		r = dl_nl_dirty_dump(&ctx->nl, &sel, a[0], a[1], extent_add,
-				     vec_clear, &exts, &restarts);
+	if (r)
+		return nl_error(ctx, r);
+	if (a.output)
+		return dirty_to_file(ctx, &sel, &a, &dev);
+	o.format = a.format;
+	r = dl_nl_dirty_fetch(&ctx->nl, &sel, a.since, a.until, &o);
 	if (r) {
 		vec_free(&exts);
 		return nl_error(ctx, r);
 	}
-	if (restarts)
+	if (o.restarts)
 		fprintf(stderr, "dirtylogctl %s: checkpoints changed during the query; restarted it %u time%s\n",
-			ctx->cmd, restarts, restarts == 1 ? "" : "s");
+			ctx->cmd, o.restarts, o.restarts == 1 ? "" : "s");
 
 	bs = (uint64_t)dev.block_sectors << 9;
 	size = dev.size_sectors << 9;
@@ -766,10 +1044,10 @@ static int cmd_dirty(struct dl_ctx *ctx, int argc, char **argv)
 		printf("{\"device\":");
 		json_str(dev.name);
 		printf(",\"since\":");
-		json_str(a[0]);
+		json_str(a.since);
 		printf(",\"until\":");
-		if (a[1])
-			json_str(a[1]);
+		if (a.until)
+			json_str(a.until);
 		else
 			printf("null");
 		printf(",\"block_size_bytes\":%" PRIu64 ",\"extents\":[", bs);
@@ -802,6 +1080,243 @@ static int cmd_dirty(struct dl_ctx *ctx, int argc, char **argv)
 }
 
 /*
+ * show, merge: bitmap files, offline.
+ */
+
+static int print_extent_json(uint64_t start, uint64_t count, void *arg)
+{
+	bool *first = arg;
+
+	printf("%s{\"start\":%" PRIu64 ",\"count\":%" PRIu64 "}", *first ? "" : ",",
+	       start, count);
+	*first = false;
+	return 0;
+}
+
+static int print_extent_human(uint64_t start, uint64_t count, void *arg)
+{
+	(void)arg;
+	printf("start %" PRIu64 " count %" PRIu64 "\n", start, count);
+	return 0;
+}
+
+static int show_opt(int c, void *priv)
+{
+	bool *extents = priv;
+
+	if (c != 'x')
+		return 1;
+	*extents = true;
+	return 0;
+}
+
+static void print_file(struct dl_ctx *ctx, const char *path,
+		       const struct dl_bmfile *f, bool extents)
+{
+	bool first = true;
+
+	if (!ctx->json) {
+		print_file_human(path, f);
+		if (extents)
+			dl_bmfile_extents(f, print_extent_human, NULL);
+		return;
+	}
+	print_file_json(path, f);
+	if (extents) {
+		printf(",\"extents\":[");
+		dl_bmfile_extents(f, print_extent_json, &first);
+		printf("]");
+	}
+	printf("}\n");
+}
+
+static int cmd_show(struct dl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "extents", no_argument, NULL, 'x' }, DL_OPT_JSON, DL_OPT_END,
+	};
+	struct dl_bmfile f = { 0 };
+	bool extents = false;
+	int r;
+
+	r = parse_opts(ctx, argc, argv, opts, show_opt, &extents);
+	if (r)
+		return r;
+	if (argc - optind != 1)
+		return usage_error(ctx, "expected exactly one FILE");
+	r = dl_bmfile_read(argv[optind], &f, ctx->err, sizeof(ctx->err));
+	if (r)
+		return op_error(ctx, r);
+	print_file(ctx, argv[optind], &f, extents);
+	dl_bmfile_free(&f);
+	return 0;
+}
+
+static int merge_opt(int c, void *priv)
+{
+	const char **out = priv;
+
+	if (c != 'o')
+		return 1;
+	*out = optarg;
+	return 0;
+}
+
+static int cmd_merge(struct dl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' }, DL_OPT_JSON, DL_OPT_END,
+	};
+	struct dl_bmfile *in, out = { 0 };
+	const char *output = NULL;
+	unsigned int n, i;
+	int r;
+
+	r = parse_opts(ctx, argc, argv, opts, merge_opt, &output);
+	if (r)
+		return r;
+	if (!output)
+		return usage_error(ctx, "-o FILE is required");
+	if (argc - optind < 1)
+		return usage_error(ctx, "expected at least one FILE to merge");
+	n = (unsigned int)(argc - optind);
+	in = calloc(n, sizeof(*in));
+	if (!in) {
+		snprintf(ctx->err, sizeof(ctx->err), "%s", strerror(ENOMEM));
+		return op_error(ctx, -ENOMEM);
+	}
+	for (i = 0; i < n; i++) {
+		r = dl_bmfile_read(argv[optind + i], &in[i], ctx->err, sizeof(ctx->err));
+		if (r) {
+			/* Say which file: the reason alone may not. */
+			fprintf(stderr, "dirtylogctl %s: %s: %s\n", ctx->cmd,
+				argv[optind + i], ctx->err);
+			while (i--)
+				dl_bmfile_free(&in[i]);
+			free(in);
+			return exit_code(r);
+		}
+	}
+	r = dl_bmfile_merge(in, n, &out, ctx->err, sizeof(ctx->err));
+	if (!r)
+		r = dl_bmfile_write(output, &out, ctx->err, sizeof(ctx->err));
+	for (i = 0; i < n; i++)
+		dl_bmfile_free(&in[i]);
+	free(in);
+	if (r) {
+		dl_bmfile_free(&out);
+		return op_error(ctx, r);
+	}
+	if (strcmp(output, "-"))
+		print_file(ctx, output, &out, false);
+	dl_bmfile_free(&out);
+	return 0;
+}
+
+/*
+ * monitor
+ */
+
+struct monitor_state {
+	bool json;
+	uint64_t left;		/* events still to print; 0: no limit */
+	bool limited;
+};
+
+static const char *event_name(uint8_t cmd)
+{
+	switch (cmd) {
+	case DM_DIRTYLOG_CMD_CKPT_CREATED_NTF:
+		return "checkpoint-created";
+	case DM_DIRTYLOG_CMD_CKPT_DELETED_NTF:
+		return "checkpoint-deleted";
+	case DM_DIRTYLOG_CMD_STATE_NTF:
+		return "state";
+	case DM_DIRTYLOG_CMD_SPACE_LOW_NTF:
+		return "space-low";
+	case DM_DIRTYLOG_CMD_RESIZE_NTF:
+		return "resize";
+	}
+	return "unknown";
+}
+
+static int monitor_event(const struct dl_nl_event *ev, void *arg)
+{
+	struct monitor_state *m = arg;
+	const struct dl_nl_dev *d = &ev->dev;
+
+	if (m->json) {
+		printf("{\"event\":\"%s\",\"device\":", event_name(ev->cmd));
+		json_str(d->name);
+		printf(",\"dev\":\"%" PRIu32 ":%" PRIu32 "\"", d->major, d->minor);
+		if (ev->ckpt[0]) {
+			printf(",\"checkpoint\":");
+			json_str(ev->ckpt);
+		}
+		if (ev->id)
+			printf(",\"id\":%" PRIu64, ev->id);
+		printf(",\"state\":\"%s\",\"blocks\":%" PRIu64
+		       ",\"metadata_used_blocks\":%" PRIu64
+		       ",\"metadata_total_blocks\":%" PRIu64 "}\n",
+		       state_name(d->state), d->nr_blocks, d->meta_used, d->meta_total);
+	} else {
+		printf("%s %s", event_name(ev->cmd), d->name);
+		if (ev->ckpt[0])
+			printf(" checkpoint %s", ev->ckpt);
+		if (ev->id)
+			printf(" id %" PRIu64, ev->id);
+		printf(" state %s blocks %" PRIu64 " metadata %" PRIu64 "/%" PRIu64 "\n",
+		       state_name(d->state), d->nr_blocks, d->meta_used, d->meta_total);
+	}
+	/* Each event as it comes, also into a pipe. */
+	if (fflush(stdout))
+		return -EIO;
+	if (m->limited && !--m->left)
+		return 1;
+	return 0;
+}
+
+static void monitor_lost(void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "dirtylogctl monitor: events were lost (receive buffer overrun)\n");
+}
+
+static int monitor_opt(int c, void *priv)
+{
+	struct monitor_state *m = priv;
+
+	if (c != 'c')
+		return 1;
+	if (parse_u64(optarg, &m->left) || !m->left)
+		return 1;
+	m->limited = true;
+	return 0;
+}
+
+static int cmd_monitor(struct dl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'c' }, DL_OPT_JSON, DL_OPT_END,
+	};
+	struct monitor_state m = { 0 };
+	int r;
+
+	r = parse_opts(ctx, argc, argv, opts, monitor_opt, &m);
+	if (r)
+		return r;
+	if (argc != optind)
+		return usage_error(ctx, "monitor takes no arguments");
+	m.json = ctx->json;
+	r = ctx_nl(ctx);
+	if (!r)
+		r = dl_nl_monitor(&ctx->nl, monitor_event, monitor_lost, &m);
+	if (r == 1)
+		return 0;
+	return nl_error(ctx, r);
+}
+
+/*
  * help and dispatch
  */
 
@@ -816,11 +1331,11 @@ static const struct dl_cmd dl_cmds[] = {
 	  "Create a dirtylog device NAME over the whole data device DEV, keeping\n"
 	  "its dirty bitmaps on the metadata device.  SIZE is the tracking\n"
 	  "granularity: a power of two from 4K to 64M (default 64K).\n"
-	  "Uses device-mapper directly: every failure exits with 1.",
+	  "Fresh metadata (all zero) is formatted; existing metadata is loaded\n"
+	  "and must have the same block size.  Waits for udev when it runs.",
 	  cmd_create },
 	{ "remove", "NAME",
-	  "Remove the dirtylog device NAME.\n"
-	  "Uses device-mapper directly: every failure exits with 1.",
+	  "Remove the dirtylog device NAME (refused for other kinds of device).",
 	  cmd_remove },
 	{ "status", "[--uuid] [DEVICE]",
 	  "Show one dirtylog device, or all of them.\n\n"
@@ -861,12 +1376,18 @@ static const struct dl_cmd dl_cmds[] = {
 	  "instance uuid); also clears the invalid state.  Prints nothing.\n\n"
 	  DL_DEVICE_HELP,
 	  cmd_reset },
-	{ "mark-dirty", "[--uuid] DEVICE START COUNT",
+	{ "mark-dirty", "[--uuid] DEVICE START COUNT | DEVICE --from FILE",
 	  "Mark COUNT blocks from block START dirty in the active interval, for\n"
-	  "data changed behind the target's back.  Prints nothing.\n\n"
+	  "data changed behind the target's back.  With --from, mark every block\n"
+	  "a bitmap file (see dirty -o) has dirty: after a backup failed, this\n"
+	  "puts what it should have copied back into the next one.  The file\n"
+	  "must come from this device instance (same instance uuid and block\n"
+	  "size).  Each block is durable once the command returns; prints\n"
+	  "nothing.\n\n"
 	  DL_DEVICE_HELP,
 	  cmd_mark_dirty },
-	{ "dirty", "[--uuid] DEVICE --since CKPT [--until CKPT]",
+	{ "dirty", "[--uuid] DEVICE --since CKPT [--until CKPT] [-o FILE]\n"
+	  "        [--encoding auto|extents|bitmap]",
 	  "Show what was written since checkpoint --since, up to now or up to\n"
 	  "the newer checkpoint --until: one line per extent of dirty blocks,\n"
 	  "ascending,\n"
@@ -880,8 +1401,47 @@ static const struct dl_cmd dl_cmds[] = {
 	  "                \"length_bytes\":N},...],\n"
 	  "   \"total_blocks\":N,\"total_bytes\":N}\n"
 	  "If checkpoints change during the query it starts again (at most 5\n"
-	  "times) and says so on stderr.",
+	  "times) and says so on stderr.\n\n"
+	  "-o FILE (--output) saves the map to a bitmap file instead (\"-\":\n"
+	  "standard output), written to a temporary file and renamed; see\n"
+	  "'show' for what it holds and prints.  --json then adds\n"
+	  "  \"bytes_received\":N,\"bitmap_bytes_received\":N\n"
+	  "to show's object (netlink bytes the answer took; in raw bitmap).  --encoding chooses how the kernel sends the map:\n"
+	  "auto (default: raw bitmap chunks where they are smaller than\n"
+	  "extents), extents or bitmap; the answer is the same.",
 	  cmd_dirty },
+	{ "show", "[--extents] FILE",
+	  "Check a bitmap file (magic, version, checksums, size) and describe\n"
+	  "it: device name and instance uuid, the checkpoints it runs between\n"
+	  "(until 'the time of the query' when it was taken up to now), block\n"
+	  "size, blocks, dirty blocks; with --extents also one line\n"
+	  "\"start BLOCK count BLOCKS\" per extent.  --json prints\n"
+	  "  {\"file\":STR,\"device\":STR,\"instance_uuid\":STR,\"since\":STR,\n"
+	  "   \"since_id\":N,\"until\":STR|null,\"until_id\":N (0: now),\n"
+	  "   \"block_size_bytes\":N,\"blocks\":N,\"dirty_blocks\":N,\n"
+	  "   \"created_ns\":N[,\"extents\":[{\"start\":N,\"count\":N},...]]}\n"
+	  "A damaged or foreign file is refused with the reason (exit 1).",
+	  cmd_show },
+	{ "merge", "FILE... -o FILE",
+	  "Merge bitmap files of one device that cover consecutive intervals\n"
+	  "(A..B, B..C, ...; in any order) into one file covering the whole\n"
+	  "span (A..C), offline.  Refused with the reason when the files come\n"
+	  "from different devices or block sizes, leave a gap, overlap, repeat,\n"
+	  "or when one taken up to 'now' is not the last.  Prints the result as\n"
+	  "'show' does.",
+	  cmd_merge },
+	{ "monitor", "[--count N]",
+	  "Print the module's events as they come, one line each:\n"
+	  "  EVENT DEVICE [checkpoint NAME] [id N] state STATE blocks N\n"
+	  "        metadata USED/TOTAL\n"
+	  "EVENT is checkpoint-created, checkpoint-deleted, state (the state\n"
+	  "changed to fail or invalid, or back to rw), space-low (metadata over\n"
+	  "90% used) or resize.  Exits after N events with --count, else runs\n"
+	  "until killed.  --json prints one object per line:\n"
+	  "  {\"event\":STR,\"device\":STR,\"dev\":\"MAJOR:MINOR\",\n"
+	  "   [\"checkpoint\":STR,][\"id\":N,]\"state\":STR,\"blocks\":N,\n"
+	  "   \"metadata_used_blocks\":N,\"metadata_total_blocks\":N}",
+	  cmd_monitor },
 	{ "help", "[COMMAND]", "Show help for all commands or one.", cmd_help },
 };
 
@@ -954,9 +1514,11 @@ static void print_usage(FILE *f)
 		   "the kernel's own message when it gives one.\n"
 		   "\nExit status:\n"
 		   "  0  success\n"
-		   "  1  the operation failed (refused by the kernel, I/O error, ...)\n"
+		   "  1  the operation failed (refused by the kernel, I/O error, a\n"
+		   "     damaged or unsuitable bitmap file, ...)\n"
 		   "  2  usage error\n"
-		   "  3  not found: no such device or checkpoint (ENOENT, ENODEV)\n"
+		   "  3  not found: no such device, checkpoint or file (ENOENT,\n"
+		   "     ENODEV, ENXIO)\n"
 		   "  4  permission denied (EPERM, EACCES)\n"
 		   "  5  the dm-dirtylog module is not loaded\n");
 }

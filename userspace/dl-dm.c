@@ -16,14 +16,58 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+/* Set @err from @fmt and return -@e (a positive errno; EIO when 0). */
+static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-	return -1;
+	return e ? -e : -EIO;
+}
+
+/*
+ * Why device-mapper refused @dmt: the ioctl's errno, else why the control
+ * node cannot be opened (libdevmapper reports that only in its log).
+ */
+static int dm_errno(struct dm_task *dmt, int dflt)
+{
+	int e = dm_task_get_errno(dmt);
+
+	if (e)
+		return e;
+	if (access("/dev/mapper/control", R_OK | W_OK))
+		return errno;
+	return dflt;
+}
+
+/* Is the dirtylog target registered with device-mapper? */
+static bool dl_dm_have_target(void)
+{
+	struct dm_versions *v, *last;
+	struct dm_task *dmt;
+	bool found = false;
+
+	dmt = dm_task_create(DM_DEVICE_LIST_VERSIONS);
+	if (!dmt)
+		return true;	/* cannot tell: let the real error speak */
+	if (!dm_task_run(dmt)) {
+		dm_task_destroy(dmt);
+		return true;
+	}
+	v = dm_task_get_versions(dmt);
+	do {
+		last = v;
+		if (!strcmp(v->name, DL_TARGET_NAME))
+			found = true;
+		v = (struct dm_versions *)((char *)v + v->next);
+	} while (last != v && !found);
+	dm_task_destroy(dmt);
+	return found;
 }
 
 /* Silence libdevmapper's own logging: every failure is reported by us. */
@@ -68,10 +112,10 @@ int dl_blockdev_size(const char *path, uint64_t *bytes, char *err,
 	int r = 0;
 
 	if (fd < 0)
-		return fail(err, errlen, "cannot open %s: %s", path,
+		return fail(err, errlen, errno, "cannot open %s: %s", path,
 			    strerror(errno));
 	if (ioctl(fd, BLKGETSIZE64, bytes) < 0)
-		r = fail(err, errlen, "cannot get size of %s: %s", path,
+		r = fail(err, errlen, errno, "cannot get size of %s: %s", path,
 			 strerror(errno));
 	close(fd);
 	return r;
@@ -83,29 +127,37 @@ int dl_dm_create(const char *name, const char *metadata, const char *data,
 	struct dm_task *dmt;
 	uint64_t bytes;
 	char params[1024];
-	int r = -1;
+	int r, e;
 
 	dl_dm_init();
-	if (dl_blockdev_size(data, &bytes, err, errlen))
-		return -1;
+	r = dl_blockdev_size(data, &bytes, err, errlen);
+	if (r)
+		return r;
 	if (bytes < 512)
-		return fail(err, errlen, "data device %s is empty", data);
+		return fail(err, errlen, EINVAL, "data device %s is empty", data);
 	if (snprintf(params, sizeof(params), "%s %s %" PRIu32, metadata, data,
 		     block_sectors) >= (int)sizeof(params))
-		return fail(err, errlen, "device paths too long");
+		return fail(err, errlen, ENAMETOOLONG, "device paths too long");
 
 	dmt = dm_task_create(DM_DEVICE_CREATE);
 	if (!dmt)
-		return fail(err, errlen, "out of memory");
+		return fail(err, errlen, ENOMEM, "out of memory");
 	if (!dm_task_set_name(dmt, name) ||
 	    !dm_task_add_target(dmt, 0, bytes >> 9, DL_TARGET_NAME, params)) {
-		fail(err, errlen, "invalid device name or table");
+		r = fail(err, errlen, EINVAL, "invalid device name or table");
 		goto out;
 	}
 	if (!dl_dm_run(dmt, true)) {
-		fail(err, errlen,
-		     "device-mapper refused the table (see the kernel log for the target's reason): %s",
-		     strerror(dm_task_get_errno(dmt) ? dm_task_get_errno(dmt) : EINVAL));
+		e = dm_errno(dmt, EINVAL);
+		if (e == EEXIST)
+			r = fail(err, errlen, e, "a device named %s exists already", name);
+		else if (e == EINVAL && !dl_dm_have_target())
+			r = fail(err, errlen, DL_DM_ENOTARGET,
+				 "the dirtylog target is not available: dm-dirtylog module not loaded");
+		else
+			r = fail(err, errlen, e,
+				 "device-mapper refused the table (see the kernel log for the target's reason): %s",
+				 strerror(e));
 		goto out;
 	}
 	r = 0;
@@ -122,17 +174,17 @@ int dl_dm_remove(const char *name, char *err, size_t errlen)
 
 	r = dl_dm_info(name, &info, err, errlen);
 	if (r < 0)
-		return -1;
+		return r;
 	if (r > 0)
-		return fail(err, errlen, "%s is not a dirtylog device", name);
+		return fail(err, errlen, EINVAL, "%s is not a dirtylog device", name);
 
 	dmt = dm_task_create(DM_DEVICE_REMOVE);
 	if (!dmt)
-		return fail(err, errlen, "out of memory");
+		return fail(err, errlen, ENOMEM, "out of memory");
 	r = 0;
 	if (!dm_task_set_name(dmt, name) || !dl_dm_run(dmt, true))
-		r = fail(err, errlen, "cannot remove %s: %s", name,
-			 strerror(dm_task_get_errno(dmt) ? dm_task_get_errno(dmt) : EBUSY));
+		r = fail(err, errlen, dm_errno(dmt, EBUSY), "cannot remove %s: %s",
+			 name, strerror(dm_errno(dmt, EBUSY)));
 	dm_task_destroy(dmt);
 	return r;
 }
@@ -145,18 +197,19 @@ static int dl_dm_query(const char *name, int type, struct dl_dm_info *info,
 	char *target_type = NULL, *params = NULL;
 	struct dm_info dinfo;
 	struct dm_task *dmt;
-	int r = -1;
+	int r;
 
 	dmt = dm_task_create(type);
 	if (!dmt)
-		return fail(err, errlen, "out of memory");
+		return fail(err, errlen, ENOMEM, "out of memory");
 	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
 	    !dm_task_get_info(dmt, &dinfo)) {
-		fail(err, errlen, "cannot query %s", name);
+		r = fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
+			 name, strerror(dm_errno(dmt, EIO)));
 		goto out;
 	}
 	if (!dinfo.exists) {
-		fail(err, errlen, "no such device: %s", name);
+		r = fail(err, errlen, ENODEV, "no such device: %s", name);
 		goto out;
 	}
 	info->major = dinfo.major;
@@ -202,11 +255,12 @@ int dl_dm_list(void (*fn)(const struct dl_dm_info *info, void *arg), void *arg,
 	dl_dm_init();
 	dmt = dm_task_create(DM_DEVICE_LIST);
 	if (!dmt)
-		return fail(err, errlen, "out of memory");
+		return fail(err, errlen, ENOMEM, "out of memory");
 	if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
+		count = fail(err, errlen, dm_errno(dmt, EIO),
+			     "cannot list device-mapper devices (is dm-mod loaded?)");
 		dm_task_destroy(dmt);
-		return fail(err, errlen,
-			    "cannot list device-mapper devices (is dm-mod loaded?)");
+		return count;
 	}
 	if (names->dev) {
 		do {
@@ -233,29 +287,24 @@ int dl_dm_message(const char *name, const char *msg, char **response,
 	if (response)
 		*response = NULL;
 	dmt = dm_task_create(DM_DEVICE_TARGET_MSG);
-	if (!dmt) {
-		fail(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!dmt)
+		return fail(err, errlen, ENOMEM, "out of memory");
 	if (!dm_task_set_name(dmt, name) || !dm_task_set_sector(dmt, 0) ||
 	    !dm_task_set_message(dmt, msg)) {
-		fail(err, errlen, "invalid device name or message");
-		r = -EINVAL;
+		r = fail(err, errlen, EINVAL, "invalid device name or message");
 		goto out;
 	}
 	if (!dm_task_run(dmt)) {
-		r = dm_task_get_errno(dmt) ? -dm_task_get_errno(dmt) : -EIO;
-		fail(err, errlen, "message '%s' to %s failed: %s", msg, name,
-		     strerror(-r));
+		r = fail(err, errlen, dm_errno(dmt, EIO),
+			 "message '%s' to %s failed: %s", msg, name,
+			 strerror(dm_errno(dmt, EIO)));
 		goto out;
 	}
 	if (response) {
 		out = dm_task_get_message_response(dmt);
 		*response = strdup(out ? out : "");
-		if (!*response) {
-			fail(err, errlen, "out of memory");
-			r = -ENOMEM;
-		}
+		if (!*response)
+			r = fail(err, errlen, ENOMEM, "out of memory");
 	}
 out:
 	dm_task_destroy(dmt);

@@ -21,25 +21,33 @@ struct dl_dm_info {
 };
 
 /*
+ * Every call returns 0 or -errno with a reason in @err: ENOENT, ENXIO or
+ * ENODEV for a missing device, EPERM or EACCES without the privilege,
+ * EEXIST for a name in use, DL_DM_ENOTARGET when the dirtylog target is
+ * not registered (the module is not loaded).
+ */
+#define DL_DM_ENOTARGET		ENOPKG
+
+/*
  * dl_dm_create() - load and resume a one-target dirtylog table covering the
- * whole data device.  On failure returns -1 with a reason in @err.
+ * whole data device.
  */
 int dl_dm_create(const char *name, const char *metadata, const char *data,
 		 uint32_t block_sectors, char *err, size_t errlen);
 
-/* dl_dm_remove() - remove a device.  Returns 0 or -1 with @err. */
+/* dl_dm_remove() - remove a dirtylog device (-EINVAL for another kind). */
 int dl_dm_remove(const char *name, char *err, size_t errlen);
 
 /*
  * dl_dm_info() - fetch table and status of one dirtylog device.  Returns 0,
- * 1 when the device exists but is not a dirtylog device, or -1 with @err.
+ * 1 when the device exists but is not a dirtylog device, or -errno.
  */
 int dl_dm_info(const char *name, struct dl_dm_info *info, char *err,
 	       size_t errlen);
 
 /*
  * dl_dm_list() - call @fn for every dirtylog device.  Returns the number of
- * devices or -1 with @err.
+ * devices or -errno.
  */
 int dl_dm_list(void (*fn)(const struct dl_dm_info *info, void *arg), void *arg,
 	       char *err, size_t errlen);
@@ -54,7 +62,7 @@ int dl_dm_list(void (*fn)(const struct dl_dm_info *info, void *arg), void *arg,
 int dl_dm_message(const char *name, const char *msg, char **response,
 		  char *err, size_t errlen);
 
-/* dl_blockdev_size() - size of a block device in bytes, or -1 with @err. */
+/* dl_blockdev_size() - size of a block device in bytes. */
 int dl_blockdev_size(const char *path, uint64_t *bytes, char *err,
 		     size_t errlen);
 

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -77,10 +78,12 @@ int dl_nl_open(struct dl_nl *nl)
 	int one = 1, fd, r;
 
 	memset(nl, 0, sizeof(*nl));
+	nl->rxbuf = malloc(DL_NL_RECV_BUF);
 	nl->sock = nl_socket_alloc();
-	if (!nl->sock) {
+	if (!nl->sock || !nl->rxbuf) {
 		dl_nl_set_err(nl, "%s", strerror(ENOMEM));
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto out_free_sock;
 	}
 	r = genl_connect(nl->sock);
 	if (r < 0) {
@@ -96,8 +99,14 @@ int dl_nl_open(struct dl_nl *nl)
 			      strerror(-r));
 		goto out_free_sock;
 	}
-	/* Dump messages can exceed a page: size each read by peeking. */
-	nl_socket_enable_msg_peek(nl->sock);
+	/*
+	 * The kernel sizes dump messages by the largest read so far, up to
+	 * 32 KiB: read big from the start, so a dirty map comes in few
+	 * messages.  No message is larger, so no peeking (it would read
+	 * each message twice).
+	 */
+	nl_socket_disable_msg_peek(nl->sock);
+	nl_socket_set_msg_buf_size(nl->sock, DL_NL_RECV_BUF);
 	r = genl_ctrl_resolve(nl->sock, DM_DIRTYLOG_GENL_NAME);
 	if (r == -NLE_OBJ_NOTFOUND) {
 		dl_nl_set_err(nl, "%s", DL_NL_ENOMODULE_MSG);
@@ -113,8 +122,11 @@ int dl_nl_open(struct dl_nl *nl)
 	return 0;
 
 out_free_sock:
-	nl_socket_free(nl->sock);	/* also closes what genl_connect opened */
+	if (nl->sock)
+		nl_socket_free(nl->sock);	/* also closes what genl_connect opened */
 	nl->sock = NULL;
+	free(nl->rxbuf);
+	nl->rxbuf = NULL;
 	return r;
 }
 
@@ -123,6 +135,8 @@ void dl_nl_close(struct dl_nl *nl)
 	if (nl->sock)
 		nl_socket_free(nl->sock);
 	nl->sock = NULL;
+	free(nl->rxbuf);
+	nl->rxbuf = NULL;
 }
 
 int dl_nl_sel_parse(const char *arg, bool uuid, struct dl_nl_sel *sel)
@@ -315,6 +329,32 @@ int dl_nl_parse_extent(const struct nlattr *nest, uint64_t *start,
 	return 0;
 }
 
+static struct nla_policy dl_nl_bm_policy[DM_DIRTYLOG_A_BM_MAX + 1] = {
+	[DM_DIRTYLOG_A_BM_START]	= { .type = NLA_U64 },
+	[DM_DIRTYLOG_A_BM_DATA]		= { .type = NLA_UNSPEC },
+};
+
+int dl_nl_parse_bitmap(const struct nlattr *nest, uint64_t *start,
+		       const uint8_t **bits, uint64_t *nbits)
+{
+	struct nlattr *tb[DM_DIRTYLOG_A_BM_MAX + 1];
+	int len;
+
+	if (nla_parse_nested(tb, DM_DIRTYLOG_A_BM_MAX, (struct nlattr *)nest,
+			     dl_nl_bm_policy) < 0)
+		return -EPROTO;
+	if (!tb[DM_DIRTYLOG_A_BM_START] || !tb[DM_DIRTYLOG_A_BM_DATA])
+		return -EPROTO;
+	len = nla_len(tb[DM_DIRTYLOG_A_BM_DATA]);
+	*start = nla_get_u64(tb[DM_DIRTYLOG_A_BM_START]);
+	if (len <= 0 || len % 8 || *start % 64 ||
+	    *start + (uint64_t)len * 8 < *start)
+		return -EPROTO;
+	*bits = nla_data(tb[DM_DIRTYLOG_A_BM_DATA]);
+	*nbits = (uint64_t)len * 8;
+	return 0;
+}
+
 /* The first well-formed DM_DIRTYLOG_A_DEV_NAME of an attribute stream. */
 static const char *dl_nl_find_name(struct nlattr *head, int len)
 {
@@ -396,6 +436,8 @@ static struct nla_policy dl_nl_policy[DM_DIRTYLOG_A_MAX + 1] = {
 	[DM_DIRTYLOG_A_DEVICE]		= { .type = NLA_NESTED },
 	[DM_DIRTYLOG_A_MARK_START]	= { .type = NLA_U64 },
 	[DM_DIRTYLOG_A_MARK_COUNT]	= { .type = NLA_U64 },
+	[DM_DIRTYLOG_A_BITMAP]		= { .type = NLA_NESTED },
+	[DM_DIRTYLOG_A_DUMP_FORMAT]	= { .type = NLA_U32 },
 };
 
 struct dl_nl_req;
@@ -432,25 +474,24 @@ static void dl_nl_req_fail(struct dl_nl_req *req, int error, const char *msg)
 		dl_nl_set_err(req->nl, "%s", strerror(-req->error));
 }
 
-static int dl_nl_valid_cb(struct nl_msg *msg, void *arg)
+/* A message of the family answering the request. */
+static void dl_nl_reply(struct dl_nl_req *req, struct nlmsghdr *nlh)
 {
-	struct dl_nl_req *req = arg;
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	struct nlattr *tb[DM_DIRTYLOG_A_MAX + 1];
 	uint64_t gen;
 	int r;
 
-	if (req->error || req->intr || nlh->nlmsg_type != req->nl->family)
-		return NL_SKIP;
+	if (req->error || req->intr)
+		return;
 	if (genlmsg_parse(nlh, 0, tb, DM_DIRTYLOG_A_MAX, dl_nl_policy) < 0) {
 		dl_nl_req_fail(req, -EPROTO, "malformed reply from the kernel");
-		return NL_SKIP;
+		return;
 	}
 	if (req->check_gen && tb[DM_DIRTYLOG_A_GENERATION]) {
 		gen = nla_get_u64(tb[DM_DIRTYLOG_A_GENERATION]);
 		if (req->have_gen && gen != req->gen) {
 			req->intr = true;
-			return NL_SKIP;
+			return;
 		}
 		req->have_gen = true;
 		req->gen = gen;
@@ -458,7 +499,6 @@ static int dl_nl_valid_cb(struct nl_msg *msg, void *arg)
 	r = req->parse(req, nlh, tb);
 	if (r)
 		dl_nl_req_fail(req, r, NULL);
-	return NL_OK;
 }
 
 /* The kernel's answer to the request: record its error, if any. */
@@ -480,88 +520,90 @@ static void dl_nl_req_answer(struct dl_nl_req *req, struct nlmsghdr *nlh)
 	dl_nl_req_fail(req, error, text);
 }
 
-static int dl_nl_finish_cb(struct nl_msg *msg, void *arg)
+/*
+ * Handle the messages of one read (@len bytes) that answer request @seq.
+ * Messages of other sequence numbers are left over from an earlier
+ * request that failed half way: skipped.
+ */
+static void dl_nl_handle(struct dl_nl_req *req, void *buf, size_t len,
+			 uint32_t seq)
 {
-	dl_nl_req_answer(arg, nlmsg_hdr(msg));
-	return NL_STOP;
-}
+	struct nlmsghdr *nlh = buf;
+	int rem = (int)len;
 
-static int dl_nl_ack_cb(struct nl_msg *msg, void *arg)
-{
-	struct dl_nl_req *req = arg;
-
-	(void)msg;
-	req->done = true;
-	return NL_STOP;
+	for (; nlmsg_ok(nlh, rem); nlh = nlmsg_next(nlh, &rem)) {
+		if (nlh->nlmsg_seq != seq || req->done)
+			continue;
+		if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+			req->intr = true;	/* read on up to NLMSG_DONE */
+		switch (nlh->nlmsg_type) {
+		case NLMSG_DONE:
+		case NLMSG_ERROR:
+			dl_nl_req_answer(req, nlh);
+			break;
+		case NLMSG_NOOP:
+		case NLMSG_OVERRUN:
+			break;
+		default:
+			if (nlh->nlmsg_type == req->nl->family)
+				dl_nl_reply(req, nlh);
+		}
+	}
+	if (rem && !req->done)
+		dl_nl_req_fail(req, -EPROTO, "truncated message from the kernel");
 }
 
 /*
- * libnl passes the struct nlmsgerr that is the payload of the NLMSG_ERROR
- * message it is parsing, inside its receive buffer; the header, whose
- * length libnl checked against what was received, is just before it.
+ * Send @msg and read every answer to it into @req.  Reads go straight into
+ * one buffer kept with the socket (libnl's receive path would allocate and
+ * copy every message).
  */
-static int dl_nl_err_cb(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
-{
-	struct nlmsghdr *nlh = (struct nlmsghdr *)((char *)e - NLMSG_HDRLEN);
-
-	(void)nla;
-	dl_nl_req_answer(arg, nlh);
-	return NL_STOP;
-}
-
-static int dl_nl_intr_cb(struct nl_msg *msg, void *arg)
-{
-	struct dl_nl_req *req = arg;
-
-	(void)msg;
-	req->intr = true;
-	return NL_OK;		/* keep reading up to NLMSG_DONE */
-}
-
-/* Send @msg and read every answer to it into @req. */
 static int dl_nl_run(struct dl_nl_req *req, struct nl_msg *msg)
 {
 	struct dl_nl *nl = req->nl;
-	struct nl_cb *cb;
+	struct iovec iov = { .iov_base = nl->rxbuf, .iov_len = DL_NL_RECV_BUF };
+	struct sockaddr_nl from;
+	struct msghdr mh = {
+		.msg_name = &from, .msg_namelen = sizeof(from),
+		.msg_iov = &iov, .msg_iovlen = 1,
+	};
+	int fd = nl_socket_get_fd(nl->sock);
+	uint32_t seq;
+	ssize_t n;
 	int r;
 
 	req->error = 0;
 	req->done = req->intr = req->have_gen = false;
-	cb = nl_cb_alloc(NL_CB_DEFAULT);
-	if (!cb) {
-		dl_nl_set_err(nl, "%s", strerror(ENOMEM));
-		return -ENOMEM;
-	}
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, dl_nl_valid_cb, req);
-	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, dl_nl_finish_cb, req);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, dl_nl_ack_cb, req);
-	nl_cb_set(cb, NL_CB_DUMP_INTR, NL_CB_CUSTOM, dl_nl_intr_cb, req);
-	nl_cb_err(cb, NL_CB_CUSTOM, dl_nl_err_cb, req);
-
 	/* A resent message gets a fresh sequence number. */
 	nlmsg_hdr(msg)->nlmsg_seq = NL_AUTO_SEQ;
 	r = nl_send_auto(nl->sock, msg);
-	if (r < 0) {
-		r = dl_nl_lib_fail(nl, r, "cannot send the request");
-		goto out_put_cb;
-	}
+	if (r < 0)
+		return dl_nl_lib_fail(nl, r, "cannot send the request");
+	seq = nlmsg_hdr(msg)->nlmsg_seq;
 	while (!req->done) {
-		r = nl_recvmsgs_report(nl->sock, cb);
-		if (req->done)
-			break;
-		if (r <= 0) {
-			if (r == 0)
-				dl_nl_set_err(nl, "the kernel closed the netlink socket");
+		mh.msg_namelen = sizeof(from);
+		n = recvmsg(fd, &mh, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n ? -errno : -EPIPE;
+			if (n)
+				dl_nl_set_err(nl, "cannot read the answer: %s", strerror(errno));
 			else
-				dl_nl_lib_fail(nl, r, "cannot read the answer");
-			req->error = r ? -dl_nl_errno(r) : -EPIPE;
+				dl_nl_set_err(nl, "the kernel closed the netlink socket");
+			req->error = r;
 			break;
 		}
+		if (mh.msg_flags & MSG_TRUNC) {
+			dl_nl_req_fail(req, -EMSGSIZE, "a message from the kernel did not fit the buffer");
+			break;
+		}
+		if (from.nl_pid != 0)
+			continue;	/* only the kernel talks to us */
+		nl->rx_bytes += (uint64_t)n;
+		dl_nl_handle(req, nl->rxbuf, (size_t)n, seq);
 	}
-	r = req->error;
-out_put_cb:
-	nl_cb_put(cb);
-	return r;
+	return req->error;
 }
 
 /*
@@ -594,9 +636,11 @@ static int dl_nl_run_dump(struct dl_nl_req *req, struct nl_msg *msg,
 	}
 }
 
-static struct nl_msg *dl_nl_msg(struct dl_nl *nl, uint8_t cmd, int flags)
+/* A request of up to @size bytes (0: libnl's default, a page). */
+static struct nl_msg *dl_nl_msg_sized(struct dl_nl *nl, uint8_t cmd, int flags,
+				      size_t size)
 {
-	struct nl_msg *msg = nlmsg_alloc();
+	struct nl_msg *msg = size ? nlmsg_alloc_size(size) : nlmsg_alloc();
 
 	if (!msg)
 		goto fail;
@@ -609,6 +653,11 @@ static struct nl_msg *dl_nl_msg(struct dl_nl *nl, uint8_t cmd, int flags)
 fail:
 	dl_nl_set_err(nl, "%s", strerror(ENOMEM));
 	return NULL;
+}
+
+static struct nl_msg *dl_nl_msg(struct dl_nl *nl, uint8_t cmd, int flags)
+{
+	return dl_nl_msg_sized(nl, cmd, flags, 0);
 }
 
 static int dl_nl_put_sel(struct nl_msg *msg, const struct dl_nl_sel *sel)
@@ -912,10 +961,11 @@ int dl_nl_mark_dirty(struct dl_nl *nl, const struct dl_nl_sel *sel,
 /* DIRTY_GET dump */
 
 struct dl_nl_dirty_req {
-	int (*fn)(uint64_t start, uint64_t count, void *arg);
-	void *arg;
+	struct dl_nl_dirty_opts *o;
 	bool have_prev;
-	uint64_t prev_end;	/* end of the last extent given */
+	uint64_t prev_end;	/* end of the last item received */
+	uint64_t run_start;	/* extent not given to o->extent yet */
+	uint64_t run_count;
 };
 
 static void dl_nl_dirty_reset(struct dl_nl_req *req)
@@ -924,6 +974,85 @@ static void dl_nl_dirty_reset(struct dl_nl_req *req)
 
 	d->have_prev = false;
 	d->prev_end = 0;
+	d->run_count = 0;
+}
+
+/* Give the pending extent to the caller. */
+static int dl_nl_dirty_flush(struct dl_nl_dirty_req *d)
+{
+	uint64_t count = d->run_count;
+
+	if (!count)
+		return 0;
+	d->run_count = 0;
+	return d->o->extent(d->run_start, count, d->o->arg);
+}
+
+/* Add an extent, joined to the pending one when they touch. */
+static int dl_nl_dirty_add(struct dl_nl_dirty_req *d, uint64_t start,
+			   uint64_t count)
+{
+	int r;
+
+	if (d->run_count && d->run_start + d->run_count == start) {
+		d->run_count += count;
+		return 0;
+	}
+	r = dl_nl_dirty_flush(d);
+	d->run_start = start;
+	d->run_count = count;
+	return r;
+}
+
+#define DL_BIT(bits, i)	((bits)[(i) / 8] >> ((i) % 8) & 1)
+
+/* The runs of set bits of a little-endian bitmap chunk, as extents. */
+static int dl_nl_dirty_chunk_runs(struct dl_nl_dirty_req *d, uint64_t start,
+				  const uint8_t *bits, uint64_t nbits)
+{
+	uint64_t i = 0, e;
+	int r;
+
+	while (i < nbits) {
+		if (!(i % 8) && i + 8 <= nbits && !bits[i / 8]) {
+			i += 8;
+			continue;
+		}
+		if (!DL_BIT(bits, i)) {
+			i++;
+			continue;
+		}
+		for (e = i + 1; e < nbits;) {
+			if (!(e % 8) && e + 8 <= nbits && bits[e / 8] == 0xff)
+				e += 8;
+			else if (DL_BIT(bits, e))
+				e++;
+			else
+				break;
+		}
+		r = dl_nl_dirty_add(d, start + i, e - i);
+		if (r)
+			return r;
+		i = e;
+	}
+	return 0;
+}
+
+static int dl_nl_dirty_item(struct dl_nl_req *req, uint64_t start,
+			    uint64_t count)
+{
+	struct dl_nl_dirty_req *d = req->priv;
+
+	if (d->have_prev && start < d->prev_end) {
+		dl_nl_set_err(req->nl,
+			      "the kernel sent extents out of order (%llu after %llu)",
+			      (unsigned long long)start,
+			      (unsigned long long)d->prev_end);
+		return -EPROTO;
+	}
+	d->have_prev = true;
+	d->prev_end = start + count;
+	return 0;
 }
 
 static int dl_nl_parse_dirty_msg(struct dl_nl_req *req, struct nlmsghdr *nlh,
@@ -932,28 +1061,40 @@ static int dl_nl_parse_dirty_msg(struct dl_nl_req *req, struct nlmsghdr *nlh,
 	struct dl_nl_dirty_req *d = req->priv;
 	struct genlmsghdr *ghdr = nlmsg_data(nlh);
 	uint64_t start, count;
+	const uint8_t *bits;
 	struct nlattr *a;
-	int rem, r;
+	int rem, r = 0;
 
 	(void)tb;
 	nla_for_each_attr(a, genlmsg_attrdata(ghdr, 0), genlmsg_attrlen(ghdr, 0),
 			  rem) {
-		if (nla_type(a) != DM_DIRTYLOG_A_EXTENT)
+		if (nla_type(a) == DM_DIRTYLOG_A_EXTENT) {
+			if (dl_nl_parse_extent(a, &start, &count)) {
+				dl_nl_set_err(req->nl, "malformed extent from the kernel");
+				return -EPROTO;
+			}
+			r = dl_nl_dirty_item(req, start, count);
+			if (!r)
+				r = dl_nl_dirty_add(d, start, count);
+		} else if (nla_type(a) == DM_DIRTYLOG_A_BITMAP) {
+			if (dl_nl_parse_bitmap(a, &start, &bits, &count)) {
+				dl_nl_set_err(req->nl, "malformed bitmap from the kernel");
+				return -EPROTO;
+			}
+			r = dl_nl_dirty_item(req, start, count);
+			if (r)
+				return r;
+			d->o->bytes_bitmap += count / 8;
+			if (d->o->chunk) {
+				r = dl_nl_dirty_flush(d);
+				if (!r)
+					r = d->o->chunk(start, bits, count, d->o->arg);
+			} else {
+				r = dl_nl_dirty_chunk_runs(d, start, bits, count);
+			}
+		} else {
 			continue;
-		if (dl_nl_parse_extent(a, &start, &count)) {
-			dl_nl_set_err(req->nl, "malformed extent from the kernel");
-			return -EPROTO;
 		}
-		if (d->have_prev && start < d->prev_end) {
-			dl_nl_set_err(req->nl,
-				      "the kernel sent extents out of order (%llu after %llu)",
-				      (unsigned long long)start,
-				      (unsigned long long)d->prev_end);
-			return -EPROTO;
-		}
-		d->have_prev = true;
-		d->prev_end = start + count;
-		r = d->fn(start, count, d->arg);
 		if (r) {
 			if (!req->nl->err[0])
 				dl_nl_set_err(req->nl, "%s", strerror(r < 0 ? -r : r));
@@ -963,31 +1104,226 @@ static int dl_nl_parse_dirty_msg(struct dl_nl_req *req, struct nlmsghdr *nlh,
 	return 0;
 }
 
+int dl_nl_dirty_fetch(struct dl_nl *nl, const struct dl_nl_sel *sel,
+		      const char *since, const char *until,
+		      struct dl_nl_dirty_opts *o)
+{
+	struct dl_nl_dirty_req d = { .o = o };
+	struct dl_nl_req req = {
+		.nl = nl, .parse = dl_nl_parse_dirty_msg, .priv = &d,
+		.check_gen = true,
+	};
+	uint64_t rx = nl->rx_bytes;
+	struct nl_msg *msg;
+	int r;
+
+	nl->err[0] = '\0';
+	o->bytes = o->bytes_bitmap = 0;
+	r = dl_nl_dev_msg(nl, DM_DIRTYLOG_CMD_DIRTY_GET, NLM_F_DUMP, sel,
+			  DM_DIRTYLOG_A_SINCE, since, &msg);
+	if (r)
+		return r;
+	if ((until && nla_put_string(msg, DM_DIRTYLOG_A_UNTIL, until)) ||
+	    nla_put_u32(msg, DM_DIRTYLOG_A_DUMP_FORMAT, o->format)) {
+		nlmsg_free(msg);
+		dl_nl_set_err(nl, "request too large");
+		return -EMSGSIZE;
+	}
+	r = dl_nl_run_dump(&req, msg, dl_nl_dirty_reset, o->restart, o->arg,
+			   &o->restarts);
+	nlmsg_free(msg);
+	if (!r) {
+		r = dl_nl_dirty_flush(&d);
+		if (r && !nl->err[0])
+			dl_nl_set_err(nl, "%s", strerror(r < 0 ? -r : r));
+	}
+	o->bytes = nl->rx_bytes - rx;
+	return r;
+}
+
 int dl_nl_dirty_dump(struct dl_nl *nl, const struct dl_nl_sel *sel,
 		     const char *since, const char *until,
 		     int (*fn)(uint64_t start, uint64_t count, void *arg),
 		     void (*restart)(void *arg), void *arg,
 		     unsigned int *restarts)
 {
-	struct dl_nl_dirty_req d = { .fn = fn, .arg = arg };
-	struct dl_nl_req req = {
-		.nl = nl, .parse = dl_nl_parse_dirty_msg, .priv = &d,
-		.check_gen = true,
+	struct dl_nl_dirty_opts o = {
+		.format = DM_DIRTYLOG_DUMP_AUTO, .extent = fn,
+		.restart = restart, .arg = arg,
 	};
+	int r = dl_nl_dirty_fetch(nl, sel, since, until, &o);
+
+	if (restarts)
+		*restarts += o.restarts;
+	return r;
+}
+
+/* MARK_DIRTY with bitmap chunks */
+
+int dl_nl_mark_bitmap(struct dl_nl *nl, const struct dl_nl_sel *sel,
+		      uint64_t start, const uint8_t *bits, uint64_t nbits)
+{
+	uint64_t step = (uint64_t)DM_DIRTYLOG_MARK_BITMAP_MAX * 8, n, w, i;
+	uint8_t *buf;
 	struct nl_msg *msg;
-	int r;
+	struct nlattr *nest;
+	int r = 0;
 
 	nl->err[0] = '\0';
-	r = dl_nl_dev_msg(nl, DM_DIRTYLOG_CMD_DIRTY_GET, NLM_F_DUMP, sel,
-			  DM_DIRTYLOG_A_SINCE, since, &msg);
-	if (r)
-		return r;
-	if (until && nla_put_string(msg, DM_DIRTYLOG_A_UNTIL, until)) {
-		nlmsg_free(msg);
-		dl_nl_set_err(nl, "request too large");
-		return -EMSGSIZE;
+	if (start % 64) {
+		dl_nl_set_err(nl, "bitmap start %llu is not a multiple of 64",
+			      (unsigned long long)start);
+		return -EINVAL;
 	}
-	r = dl_nl_run_dump(&req, msg, dl_nl_dirty_reset, restart, arg, restarts);
-	nlmsg_free(msg);
+	buf = malloc(DM_DIRTYLOG_MARK_BITMAP_MAX);
+	if (!buf) {
+		dl_nl_set_err(nl, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	for (uint64_t off = 0; off < nbits && !r; off += n) {
+		n = nbits - off < step ? nbits - off : step;
+		w = (n + 63) / 64;
+		/* Whole words; bits past @nbits are sent clear. */
+		memset(buf, 0, w * 8);
+		memcpy(buf, bits + off / 8, (n + 7) / 8);
+		if (n % 8)
+			buf[n / 8] &= (uint8_t)((1u << (n % 8)) - 1);
+		for (i = 0; i < w * 8 && !buf[i]; i++)
+			;
+		if (i == w * 8)
+			continue;	/* nothing set in this piece */
+		msg = dl_nl_msg_sized(nl, DM_DIRTYLOG_CMD_MARK_DIRTY, 0,
+				      DM_DIRTYLOG_MARK_BITMAP_MAX + 4096);
+		if (!msg) {
+			r = -ENOMEM;
+			break;
+		}
+		if (dl_nl_put_sel(msg, sel)) {
+			nlmsg_free(msg);
+			dl_nl_set_err(nl, "request too large");
+			r = -EMSGSIZE;
+			break;
+		}
+		nest = nla_nest_start(msg, DM_DIRTYLOG_A_BITMAP);
+		if (!nest || nla_put_u64(msg, DM_DIRTYLOG_A_BM_START, start + off) ||
+		    nla_put(msg, DM_DIRTYLOG_A_BM_DATA, (int)(w * 8), buf)) {
+			nlmsg_free(msg);
+			dl_nl_set_err(nl, "request too large");
+			r = -EMSGSIZE;
+			break;
+		}
+		nla_nest_end(msg, nest);
+		r = dl_nl_simple(nl, msg);
+	}
+	free(buf);
+	return r;
+}
+
+/* Events */
+
+int dl_nl_parse_event(struct nlmsghdr *nlh, struct dl_nl_event *ev)
+{
+	struct nlattr *tb[DM_DIRTYLOG_A_MAX + 1];
+	struct genlmsghdr *ghdr = nlmsg_data(nlh);
+	struct nlattr *a;
+
+	memset(ev, 0, sizeof(*ev));
+	if (genlmsg_parse(nlh, 0, tb, DM_DIRTYLOG_A_MAX, dl_nl_policy) < 0)
+		return -EPROTO;
+	ev->cmd = ghdr->cmd;
+	if (ev->cmd < DM_DIRTYLOG_CMD_CKPT_CREATED_NTF ||
+	    ev->cmd > DM_DIRTYLOG_CMD_RESIZE_NTF)
+		return -EPROTO;
+	if (dl_nl_parse_dev(tb, &ev->dev))
+		return -EPROTO;
+	a = tb[DM_DIRTYLOG_A_CKPT_NAME];
+	if (a) {
+		if (nla_len(a) < 1 || (size_t)nla_len(a) > sizeof(ev->ckpt) ||
+		    !memchr(nla_data(a), '\0', (size_t)nla_len(a)))
+			return -EPROTO;
+		memcpy(ev->ckpt, nla_data(a), (size_t)nla_len(a));
+	}
+	if (tb[DM_DIRTYLOG_A_CKPT_ID])
+		ev->id = nla_get_u64(tb[DM_DIRTYLOG_A_CKPT_ID]);
+	return 0;
+}
+
+struct dl_nl_mon {
+	struct dl_nl *nl;
+	int (*fn)(const struct dl_nl_event *ev, void *arg);
+	void *arg;
+	int stop;		/* what @fn returned, or -EPROTO */
+};
+
+static int dl_nl_mon_cb(struct nl_msg *msg, void *arg)
+{
+	struct dl_nl_mon *m = arg;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct dl_nl_event ev;
+
+	if (nlh->nlmsg_type != m->nl->family)
+		return NL_SKIP;
+	if (dl_nl_parse_event(nlh, &ev)) {
+		dl_nl_set_err(m->nl, "malformed event from the kernel");
+		m->stop = -EPROTO;
+		return NL_STOP;
+	}
+	m->stop = m->fn(&ev, m->arg);
+	return m->stop ? NL_STOP : NL_OK;
+}
+
+static int dl_nl_mon_seq_ok(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	(void)arg;
+	return NL_OK;
+}
+
+int dl_nl_monitor(struct dl_nl *nl,
+		  int (*fn)(const struct dl_nl_event *ev, void *arg),
+		  void (*lost)(void *arg), void *arg)
+{
+	struct dl_nl_mon m = { .nl = nl, .fn = fn, .arg = arg };
+	struct nl_cb *cb;
+	int grp, r;
+
+	nl->err[0] = '\0';
+	grp = genl_ctrl_resolve_grp(nl->sock, DM_DIRTYLOG_GENL_NAME,
+				    DM_DIRTYLOG_MCGRP_EVENTS);
+	if (grp < 0)
+		return dl_nl_lib_fail(nl, grp, "cannot find the events group");
+	r = nl_socket_add_membership(nl->sock, grp);
+	if (r < 0)
+		return dl_nl_lib_fail(nl, r, "cannot join the events group");
+	cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (!cb) {
+		dl_nl_set_err(nl, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	/* Notifications carry no sequence number of ours. */
+	nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, dl_nl_mon_seq_ok, NULL);
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, dl_nl_mon_cb, &m);
+	for (;;) {
+		r = nl_recvmsgs_report(nl->sock, cb);
+		if (m.stop) {
+			r = m.stop;
+			break;
+		}
+		if (r == -NLE_NOMEM && lost) {
+			/* ENOBUFS: the socket overflowed and events were dropped. */
+			lost(arg);
+			continue;
+		}
+		if (r < 0) {
+			r = dl_nl_lib_fail(nl, r, "cannot read events");
+			break;
+		}
+		if (r == 0) {
+			dl_nl_set_err(nl, "the kernel closed the netlink socket");
+			r = -EPIPE;
+			break;
+		}
+	}
+	nl_cb_put(cb);
 	return r;
 }

@@ -35,9 +35,17 @@ struct nlattr;
 #define DL_NL_INSTANCE_UUID_LEN	33
 #define DL_NL_CKPT_NAME_LEN	(DM_DIRTYLOG_NAME_MAX + 1)
 
+/*
+ * Receive buffer.  The kernel sizes dump messages by the reader's buffer
+ * but never above 32 KiB, so every message fits.
+ */
+#define DL_NL_RECV_BUF		65536
+
 struct dl_nl {
 	struct nl_sock *sock;
 	int family;
+	void *rxbuf;		/* DL_NL_RECV_BUF bytes for replies */
+	uint64_t rx_bytes;	/* netlink bytes received so far */
 	char err[512];
 };
 
@@ -155,6 +163,68 @@ int dl_nl_dirty_dump(struct dl_nl *nl, const struct dl_nl_sel *sel,
 		     unsigned int *restarts);
 
 /*
+ * struct dl_nl_dirty_opts - how dl_nl_dirty_fetch() asks and answers
+ * @format: DM_DIRTYLOG_DUMP_AUTO (kernel picks per chunk), _EXTENTS or
+ *	    _BITMAP (the encoding on the wire; the answer is the same)
+ * @extent: called with maximal extents in ascending order (extents the
+ *	    kernel split at chunk boundaries are joined again)
+ * @chunk: NULL, or called for each raw bitmap chunk instead of turning it
+ *	   into extents: @nbits little-endian bits for blocks @start..
+ *	   (a multiple of 64; bits past the device are clear).  Extents
+ *	   and chunks then arrive interleaved, still ascending.
+ * @restart: as for the other dumps (may be NULL)
+ * @arg: for the callbacks
+ * @restarts: out: how often the dump was started again
+ * @bytes: out: netlink bytes received for the answer
+ * @bytes_bitmap: out: bytes of raw bitmap among them
+ */
+struct dl_nl_dirty_opts {
+	uint32_t format;
+	int (*extent)(uint64_t start, uint64_t count, void *arg);
+	int (*chunk)(uint64_t start, const uint8_t *bits, uint64_t nbits,
+		     void *arg);
+	void (*restart)(void *arg);
+	void *arg;
+	unsigned int restarts;
+	uint64_t bytes;
+	uint64_t bytes_bitmap;
+};
+
+/* dl_nl_dirty_fetch() - the dirty map, as struct dl_nl_dirty_opts says. */
+int dl_nl_dirty_fetch(struct dl_nl *nl, const struct dl_nl_sel *sel,
+		      const char *since, const char *until,
+		      struct dl_nl_dirty_opts *o);
+
+/*
+ * dl_nl_mark_bitmap() - mark dirty every block whose bit is set in the
+ * little-endian bitmap @bits of @nbits bits for blocks @start.. (@start a
+ * multiple of 64), in requests of at most DM_DIRTYLOG_MARK_BITMAP_MAX
+ * bytes; pieces with no bit set are not sent.  Each request is durable
+ * when it returns; a failure leaves the earlier pieces marked.
+ */
+int dl_nl_mark_bitmap(struct dl_nl *nl, const struct dl_nl_sel *sel,
+		      uint64_t start, const uint8_t *bits, uint64_t nbits);
+
+/* One notification of the DM_DIRTYLOG_MCGRP_EVENTS group. */
+struct dl_nl_event {
+	uint8_t cmd;				/* DM_DIRTYLOG_CMD_*_NTF */
+	struct dl_nl_dev dev;			/* the device, after the event */
+	char ckpt[DL_NL_CKPT_NAME_LEN];		/* "" when none */
+	uint64_t id;				/* 0 when none */
+};
+
+/*
+ * dl_nl_monitor() - join the events group and call @fn for every event,
+ * until @fn returns nonzero (which is returned) or reading fails.  When
+ * the socket overflowed and events were lost, @lost (may be NULL: then it
+ * is an error) is called and monitoring goes on.  The socket is not good
+ * for requests afterwards.
+ */
+int dl_nl_monitor(struct dl_nl *nl,
+		  int (*fn)(const struct dl_nl_event *ev, void *arg),
+		  void (*lost)(void *arg), void *arg);
+
+/*
  * Parsers, exposed for the unit tests.  None of them needs a socket.
  */
 
@@ -187,6 +257,15 @@ int dl_nl_parse_extent(const struct nlattr *nest, uint64_t *start,
 		       uint64_t *count);
 
 /*
+ * dl_nl_parse_bitmap() - start, data and size in bits of one
+ * DM_DIRTYLOG_A_BITMAP nest (@bits points into the message).  Returns 0,
+ * or -EPROTO when either is missing, the start is not a multiple of 64,
+ * the data is empty or not whole 64-bit words, or the chunk wraps around.
+ */
+int dl_nl_parse_bitmap(const struct nlattr *nest, uint64_t *start,
+		       const uint8_t **bits, uint64_t *nbits);
+
+/*
  * dl_nl_parse_ckpt_ids() - append every DM_DIRTYLOG_A_CKPT_ID of the
  * generic netlink message @nlh (top level, then inside each
  * DM_DIRTYLOG_A_DEVICE nest, in message order) to @ids[*@nr..@max), with
@@ -195,5 +274,12 @@ int dl_nl_parse_extent(const struct nlattr *nest, uint64_t *start,
  */
 int dl_nl_parse_ckpt_ids(struct nlmsghdr *nlh, struct dl_nl_ckpt_id *ids,
 			 unsigned int max, unsigned int *nr);
+
+/*
+ * dl_nl_parse_event() - a notification message into @ev.  Returns 0, or
+ * -EPROTO for a command that is not a notification or a malformed device
+ * description, checkpoint name or id.
+ */
+int dl_nl_parse_event(struct nlmsghdr *nlh, struct dl_nl_event *ev);
 
 #endif /* DL_NL_H */

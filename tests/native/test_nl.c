@@ -616,4 +616,117 @@ TEST(ckpt_id_too_short)
 	nlmsg_free(msg);
 }
 
+TEST(bitmap_chunks)
+{
+	static const struct {
+		uint64_t start;
+		int len;		/* bytes of data, -1: no data attribute */
+		bool has_start;
+		int ret;
+	} cases[] = {
+		{ 0, 8, true, 0 },
+		{ 10880, 1360, true, 0 },
+		{ 64, 16, true, 0 },
+		{ 32, 8, true, -EPROTO },		/* start not a multiple of 64 */
+		{ 0, 12, true, -EPROTO },		/* not whole 64-bit words */
+		{ 0, 0, true, -EPROTO },		/* empty */
+		{ 0, -1, true, -EPROTO },		/* no data */
+		{ 0, 8, false, -EPROTO },		/* no start */
+		{ UINT64_MAX - 63, 16, true, -EPROTO },	/* wraps */
+	};
+	uint8_t data[1360];
+	const uint8_t *bits;
+	uint64_t start, nbits;
+
+	for (unsigned int i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + 1);
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct nl_msg *msg = genl_new();
+		struct nlattr *nest;
+
+		ASSERT_NE(NULL, msg);
+		nest = nla_nest_start(msg, DM_DIRTYLOG_A_BITMAP);
+		if (cases[i].has_start)
+			nla_put_u64(msg, DM_DIRTYLOG_A_BM_START, cases[i].start);
+		if (cases[i].len >= 0)
+			nla_put(msg, DM_DIRTYLOG_A_BM_DATA, cases[i].len, data);
+		nla_nest_end(msg, nest);
+		start = nbits = 77;
+		EXPECT_EQ(cases[i].ret, dl_nl_parse_bitmap(nest, &start, &bits, &nbits))
+			TH_LOG("case %u", i);
+		if (!cases[i].ret) {
+			EXPECT_EQ(cases[i].start, start);
+			EXPECT_EQ((uint64_t)cases[i].len * 8, nbits);
+			EXPECT_EQ(0, memcmp(bits, data, (size_t)cases[i].len));
+		}
+		nlmsg_free(msg);
+	}
+}
+
+/* A notification message of command @cmd describing a full device. */
+static struct nl_msg *event_new(uint8_t cmd)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+
+	if (msg && !genlmsg_put(msg, 0, 0, 0x30, 0, 0, cmd,
+				DM_DIRTYLOG_GENL_VERSION)) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	if (msg)
+		put_full_dev(msg);
+	return msg;
+}
+
+TEST(events)
+{
+	struct dl_nl_event ev;
+	struct nl_msg *msg;
+	char long_name[DL_NL_CKPT_NAME_LEN + 1];
+
+	msg = event_new(DM_DIRTYLOG_CMD_CKPT_CREATED_NTF);
+	ASSERT_NE(NULL, msg);
+	nla_put_string(msg, DM_DIRTYLOG_A_CKPT_NAME, "nightly-7");
+	nla_put_u64(msg, DM_DIRTYLOG_A_CKPT_ID, 0x100000002ULL);
+	ASSERT_EQ(0, dl_nl_parse_event(nlmsg_hdr(msg), &ev));
+	EXPECT_EQ(DM_DIRTYLOG_CMD_CKPT_CREATED_NTF, ev.cmd);
+	EXPECT_STREQ("backup-src", ev.dev.name);
+	EXPECT_EQ(0x100000001ULL, ev.dev.nr_blocks);
+	EXPECT_STREQ("nightly-7", ev.ckpt);
+	EXPECT_EQ(0x100000002ULL, ev.id);
+	nlmsg_free(msg);
+
+	/* Without a checkpoint: empty name, id 0. */
+	msg = event_new(DM_DIRTYLOG_CMD_RESIZE_NTF);
+	ASSERT_NE(NULL, msg);
+	ASSERT_EQ(0, dl_nl_parse_event(nlmsg_hdr(msg), &ev));
+	EXPECT_EQ(DM_DIRTYLOG_CMD_RESIZE_NTF, ev.cmd);
+	EXPECT_STREQ("", ev.ckpt);
+	EXPECT_EQ(0, ev.id);
+	nlmsg_free(msg);
+
+	/* A command that is not a notification. */
+	msg = event_new(DM_DIRTYLOG_CMD_DEV_GET);
+	ASSERT_NE(NULL, msg);
+	EXPECT_EQ(-EPROTO, dl_nl_parse_event(nlmsg_hdr(msg), &ev));
+	nlmsg_free(msg);
+
+	/* A checkpoint name too long for any checkpoint. */
+	msg = event_new(DM_DIRTYLOG_CMD_CKPT_DELETED_NTF);
+	ASSERT_NE(NULL, msg);
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	nla_put_string(msg, DM_DIRTYLOG_A_CKPT_NAME, long_name);
+	EXPECT_EQ(-EPROTO, dl_nl_parse_event(nlmsg_hdr(msg), &ev));
+	nlmsg_free(msg);
+
+	/* No device description. */
+	msg = nlmsg_alloc();
+	ASSERT_NE(NULL, msg);
+	ASSERT_NE(NULL, genlmsg_put(msg, 0, 0, 0x30, 0, 0,
+				    DM_DIRTYLOG_CMD_STATE_NTF, 1));
+	EXPECT_EQ(-EPROTO, dl_nl_parse_event(nlmsg_hdr(msg), &ev));
+	nlmsg_free(msg);
+}
+
 TEST_HARNESS_MAIN

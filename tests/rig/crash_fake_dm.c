@@ -61,10 +61,10 @@ int dl_blockdev_size(const char *path, uint64_t *bytes, char *err,
 	int r = 0;
 
 	if (fd < 0)
-		return fail(err, errlen, -1, "cannot open %s: %s", path,
+		return fail(err, errlen, -EIO, "cannot open %s: %s", path,
 			    strerror(errno));
 	if (ioctl(fd, BLKGETSIZE64, bytes) < 0)
-		r = fail(err, errlen, -1, "cannot get size of %s", path);
+		r = fail(err, errlen, -EIO, "cannot get size of %s", path);
 	close(fd);
 	return r;
 }
@@ -106,17 +106,17 @@ int dl_dm_create(const char *name, const char *metadata, const char *data,
 	char cmd[768];
 
 	if (dl_blockdev_size(data, &bytes, err, errlen))
-		return -1;
+		return -EIO;
 	snprintf(fake_meta, sizeof(fake_meta), "%s", metadata);
 	fake_block_sectors = block_sectors;
 	fake_blocks = ((bytes >> 9) + block_sectors - 1) / block_sectors;
 	if (sb_io(&sb, false))
-		return fail(err, errlen, -1, "fake: cannot read %s", metadata);
+		return fail(err, errlen, -EIO, "fake: cannot read %s", metadata);
 	snprintf(cmd, sizeof(cmd),
 		 "dmsetup create %s --table '0 %" PRIu64 " linear %s 0' && dmsetup mknodes %s",
 		 name, bytes >> 9, data, name);
 	if (system(cmd))
-		return fail(err, errlen, -1, "fake: '%s' failed", cmd);
+		return fail(err, errlen, -EIO, "fake: '%s' failed", cmd);
 	return 0;
 }
 
@@ -126,7 +126,7 @@ int dl_dm_remove(const char *name, char *err, size_t errlen)
 
 	snprintf(cmd, sizeof(cmd), "dmsetup remove %s", name);
 	if (system(cmd))
-		return fail(err, errlen, -1, "fake: '%s' failed", cmd);
+		return fail(err, errlen, -EIO, "fake: '%s' failed", cmd);
 	return 0;
 }
 
@@ -138,7 +138,7 @@ int dl_dm_info(const char *name, struct dl_dm_info *info, char *err,
 	memset(info, 0, sizeof(*info));
 	snprintf(info->name, sizeof(info->name), "%s", name);
 	if (sb_io(&sb, false))
-		return fail(err, errlen, -1, "fake: cannot read %s", fake_meta);
+		return fail(err, errlen, -EIO, "fake: cannot read %s", fake_meta);
 	info->length = fake_blocks * fake_block_sectors;
 	snprintf(info->status, sizeof(info->status),
 		 "%" PRIu32 " %" PRIu64 " 0 %" PRIu64 " %" PRIu64 " 1/1 rw",

@@ -21,7 +21,7 @@ cases=(
 	"0 --version"
 	"0 help create"
 	"0 create --help"
-	"1 create x --data /nonexistent --metadata /nonexistent"
+	"3 create x --data /nonexistent --metadata /nonexistent"
 	"2 create x --block-size 3K --data a --metadata b"
 	"1 remove nosuchdevice"
 	"2 bogus"
@@ -68,9 +68,30 @@ cases=(
 	"2 dirty a"
 	"2 dirty a --since"
 	"2 dirty a b --since c1"
+	"2 dirty a --since c1 --encoding sparse"
+	"2 mark-dirty a --from"
+	"2 mark-dirty a 1 2 --from f"
+	"1 mark-dirty nosuchdevice --from /etc/passwd"
+	"$nf dirty nosuchdevice --since c1 -o /tmp/never-written.dlbm"
+	# bitmap files, offline
+	"0 show --help"
+	"0 merge --help"
+	"0 monitor --help"
+	"2 show"
+	"2 show a b"
+	"3 show /nonexistent"
+	"1 show /etc/passwd"
+	"1 show --json --extents /etc/passwd"
+	"2 merge a b"
+	"2 merge -o out"
+	"3 merge /nonexistent -o /tmp/never-written.dlbm"
+	"1 merge /etc/passwd /etc/group -o /tmp/never-written.dlbm"
+	"2 monitor extra"
+	"2 monitor --count 0"
+	"2 monitor --count x"
 )
 echo "KTAP version 1"
-echo "1..$((${#cases[@]} + 3))"
+echo "1..$((${#cases[@]} + 4))"
 n=0 failed=0
 for c in "${cases[@]}"; do
 	n=$((n + 1))
@@ -107,7 +128,7 @@ else
 	echo "ok $n without the module: 'dm-dirtylog module not loaded' # SKIP module loaded"
 fi
 
-for t in test_util test_nl; do
+for t in test_util test_nl test_bmfile; do
 	n=$((n + 1))
 	"${vg[@]}" "$build/tests/native/$t" >/dev/null 2>"$build/valgrind.out"
 	rc=$?
