@@ -1116,6 +1116,8 @@ int dirtylog_md_mark_chunks(struct dirtylog_md *md,
 	int r = 0;
 
 	mutex_lock(&md->lock);
+	if (md->failed)
+		r = -EIO;
 	for (i = 0; i < n && !r; i++)
 		r = check_chunk(md, &c[i]);
 	for (i = 0; i < n && !r; i++) {
@@ -1130,7 +1132,7 @@ int dirtylog_md_mark_chunks(struct dirtylog_md *md,
 	}
 	if (!r)
 		r = dirtylog_md_commit_locked(md);
-	if (r && r != -EIO && r != -EINVAL && r != -ERANGE && !md->failed)
+	if (r && r != -EIO && !md->failed)
 		dirtylog_md_discard_pending_locked(md);
 	mutex_unlock(&md->lock);
 	return r;

@@ -1211,7 +1211,6 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 	}
 	if (!strcmp(cmd, "dirty")) {
 		struct dirtylog_query q = {
-			.since = argv[1], .until = argc == 3 ? argv[2] : NULL,
 			.format = DM_DIRTYLOG_DUMP_EXTENTS,
 			.extent = msg_emit_extent, .ctx = &o,
 		};
@@ -1220,6 +1219,8 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 			DMERR("usage: dirty <since checkpoint> [<until checkpoint>]");
 			return -EINVAL;
 		}
+		q.since = argv[1];
+		q.until = argc == 3 ? argv[2] : NULL;
 		if (maxlen)
 			result[0] = '\0';
 		r = dirtylog_store_query(st, &q);

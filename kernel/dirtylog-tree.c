@@ -253,7 +253,7 @@ int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
 	const struct dirtylog_disk_node *node;
 	struct dm_buffer *buf;
 	u32 level = md->atree.depth, node_level;
-	u64 cur = root, span, idx;
+	u64 cur = root, span, idx, next_b;
 	int r = 0;
 
 	*b = 0;
@@ -270,13 +270,14 @@ int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
 		node_level = le32_to_cpu(node->level);
 		span = dirtylog_span_of_entry(level);
 		idx = div64_u64(page, span) % DIRTYLOG_NODE_ENTRIES;
-		cur = le64_to_cpu(node->entries[idx]);
+		next_b = le64_to_cpu(node->entries[idx]);
 		dm_bufio_release(buf);
 		if (node_level != level) {
-			DMERR_LIMIT("metadata node has the wrong level");
+			DMERR_LIMIT("metadata node %llu has the wrong level", cur);
 			r = -EILSEQ;
 			break;
 		}
+		cur = next_b;
 		if (!cur) {
 			*next = (div64_u64(page, span) + 1) * span;
 			break;
@@ -454,7 +455,7 @@ static void out_bits(struct extent_out *o, u64 first, const unsigned long *bits,
 static bool chunk_is_dense(const unsigned long *bits, u32 nbits)
 {
 	u32 nlongs = BITS_TO_LONGS(nbits), i;
-	u32 limit = (DIRTYLOG_CHUNK_COST + nlongs * sizeof(long)) /
+	u32 limit = (DIRTYLOG_CHUNK_COST + DIV_ROUND_UP(nbits, 64) * sizeof(u64)) /
 		    DIRTYLOG_EXTENT_COST;
 	unsigned long w, carry = 0;
 	u32 runs = 0;
@@ -495,8 +496,15 @@ static void out_page(struct extent_out *o, u64 first, const unsigned long *bits,
 			bitmap_clear(tmp, 0, q->from - first - c);
 			cb = tmp;
 		}
-		raw = q->format == DM_DIRTYLOG_DUMP_BITMAP ||
-		      (q->format == DM_DIRTYLOG_DUMP_AUTO && chunk_is_dense(cb, n));
+		/*
+		 * A chunk that from cuts goes out as extents: a raw chunk
+		 * starts at its start, before the items already sent.  (In
+		 * BITMAP format from is always a chunk boundary but for the
+		 * first message.)
+		 */
+		raw = first + c >= q->from &&
+		      (q->format == DM_DIRTYLOG_DUMP_BITMAP ||
+		       (q->format == DM_DIRTYLOG_DUMP_AUTO && chunk_is_dense(cb, n)));
 		if (!raw) {
 			out_bits(o, first + c, cb, n);
 			continue;

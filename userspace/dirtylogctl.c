@@ -828,8 +828,11 @@ static void ckpt_find_restart(void *arg)
 static int ckpt_find(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
 		     struct ckpt_find *f)
 {
-	int r = dl_nl_ckpt_dump(&ctx->nl, sel, ckpt_find_one, ckpt_find_restart,
-				f, NULL);
+	int r;
+
+	ckpt_find_restart(f);
+	r = dl_nl_ckpt_dump(&ctx->nl, sel, ckpt_find_one, ckpt_find_restart, f,
+			    NULL);
 
 	if (!r && (!f->since_id || (f->until && !f->until_id))) {
 		snprintf(ctx->nl.err, sizeof(ctx->nl.err), "no checkpoint '%s'",
@@ -849,12 +852,19 @@ static int file_chunk(uint64_t start, const uint8_t *bits, uint64_t nbits,
 {
 	struct dl_bmfile *f = arg;
 
-	/* The last chunk may run past the device: those bits are clear. */
-	if (start >= f->nr_blocks)
+	uint64_t keep = start < f->nr_blocks ? f->nr_blocks - start : 0;
+
+	/*
+	 * The last chunk may run past the device, with those bits clear; a
+	 * set bit there means the device grew since it was sized: -ERANGE,
+	 * and the caller starts again with the new size.
+	 */
+	for (uint64_t i = keep; i < nbits; i++)
+		if (bits[i / 8] >> (i % 8) & 1)
+			return -ERANGE;
+	if (!keep)
 		return 0;
-	if (nbits > f->nr_blocks - start)
-		nbits = f->nr_blocks - start;
-	return dl_bmfile_or_bits(f, start, bits, nbits);
+	return dl_bmfile_or_bits(f, start, bits, nbits < keep ? nbits : keep);
 }
 
 static void file_restart(void *arg)
@@ -902,7 +912,7 @@ static void print_file_human(const char *path, const struct dl_bmfile *f)
 
 /* dirty -o FILE: fetch the map into a bitmap file. */
 static int dirty_to_file(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
-			 const struct dirty_args *a, const struct dl_nl_dev *dev)
+			 const struct dirty_args *a, struct dl_nl_dev *dev)
 {
 	struct ckpt_find before = { .since = a->since, .until = a->until };
 	struct ckpt_find after = before;
@@ -914,22 +924,31 @@ static int dirty_to_file(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
 	struct dl_nl_dev dev2;
 	int r, attempt;
 
-	r = dl_bmfile_alloc(&f, dev->nr_blocks);
-	if (r) {
-		snprintf(ctx->err, sizeof(ctx->err), "cannot hold a map of %" PRIu64 " blocks: %s",
-			 dev->nr_blocks, strerror(-r));
-		return op_error(ctx, r);
-	}
 	o.arg = &f;
 	/*
-	 * The file names the checkpoints by id: make sure the ids and the
-	 * instance read before the dump still hold after it.
+	 * The file names the checkpoints by id and has the device's size:
+	 * make sure the ids, the instance and the size read before the dump
+	 * still hold after it, else start again (sized anew).
 	 */
 	for (attempt = 0;; attempt++) {
+		if (f.nr_blocks != dev->nr_blocks) {
+			dl_bmfile_free(&f);
+			r = dl_bmfile_alloc(&f, dev->nr_blocks);
+			if (r) {
+				snprintf(ctx->err, sizeof(ctx->err),
+					 "cannot hold a map of %" PRIu64 " blocks: %s",
+					 dev->nr_blocks, strerror(-r));
+				return op_error(ctx, r);
+			}
+		} else {
+			file_restart(&f);
+		}
 		r = ckpt_find(ctx, sel, &before);
 		if (!r)
 			r = dl_nl_dirty_fetch(&ctx->nl, sel, a->since, a->until, &o);
-		if (!r)
+		if (r == -ERANGE)
+			r = 0;		/* grown meanwhile: dev2 differs below */
+		else if (!r)
 			r = ckpt_find(ctx, sel, &after);
 		if (!r)
 			r = dl_nl_dev_get(&ctx->nl, sel, &dev2);
@@ -948,8 +967,8 @@ static int dirty_to_file(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
 				ctx->cmd);
 			return EXIT_OPFAIL;
 		}
-		file_restart(&f);
-		*(struct dl_nl_dev *)dev = dev2;
+		*dev = dev2;
+		after.since_id = after.until_id = (uint64_t)-1;
 	}
 	f.block_sectors = dev->block_sectors;
 	snprintf(f.dev_uuid, sizeof(f.dev_uuid), "%s", dev->instance_uuid);
@@ -964,7 +983,7 @@ static int dirty_to_file(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
 		return op_error(ctx, r);
 	}
 	if (!strcmp(a->output, "-")) {
-		/* The file went to stdout: the summary goes to stderr. */
+		/* The file itself went to stdout: no summary. */
 	} else if (ctx->json) {
 		print_file_json(a->output, &f);
 		printf(",\"bytes_received\":%" PRIu64 ",\"bitmap_bytes_received\":%" PRIu64 "}\n",
@@ -1219,8 +1238,9 @@ static int cmd_merge(struct dl_ctx *ctx, int argc, char **argv)
 
 struct monitor_state {
 	bool json;
-	uint64_t left;		/* events still to print; 0: no limit */
+	uint64_t left;		/* events still to print, when limited */
 	bool limited;
+	const char *bad_count;	/* an invalid --count argument */
 };
 
 static const char *event_name(uint8_t cmd)
@@ -1289,7 +1309,7 @@ static int monitor_opt(int c, void *priv)
 	if (c != 'c')
 		return 1;
 	if (parse_u64(optarg, &m->left) || !m->left)
-		return 1;
+		m->bad_count = optarg;
 	m->limited = true;
 	return 0;
 }
@@ -1305,6 +1325,9 @@ static int cmd_monitor(struct dl_ctx *ctx, int argc, char **argv)
 	r = parse_opts(ctx, argc, argv, opts, monitor_opt, &m);
 	if (r)
 		return r;
+	if (m.bad_count)
+		return usage_error(ctx, "--count takes a number of events from 1 up, not '%s'",
+				   m.bad_count);
 	if (argc != optind)
 		return usage_error(ctx, "monitor takes no arguments");
 	m.json = ctx->json;

@@ -268,6 +268,25 @@ static void put_fuzz_attr(struct mbuf *m, int depth)
 		case DM_DIRTYLOG_A_NR_CHECKPOINTS:
 			put_u32(m, type, (uint32_t)rnd64());
 			break;
+		case DM_DIRTYLOG_A_DUMP_FORMAT:
+			put_u32(m, type, chance(80) ? (uint32_t)rnd(3) : (uint32_t)rnd64());
+			break;
+		case DM_DIRTYLOG_A_BITMAP:
+			/* start: often aligned and inside the device; data: often whole words */
+			off = nest_start(m, type);
+			if (chance(90))
+				put_u64(m, DM_DIRTYLOG_A_BM_START,
+					chance(60) ? 64 * rnd(4000) : (chance(50) ? rnd(300000) : rnd64()));
+			if (chance(90)) {
+				n = chance(70) ? 8 * (1 + rnd(64)) : rnd(600);
+				for (i = 0; i < n; i++)
+					s[i] = (char)(chance(50) ? 0 : rnd(256));
+				put_attr(m, DM_DIRTYLOG_A_BM_DATA, s, n);
+			}
+			if (chance(5))
+				put_u64(m, (uint16_t)(1 + rnd(6)), rnd64());
+			nest_end(m, off);
+			break;
 		case DM_DIRTYLOG_A_EXTENT:
 		case DM_DIRTYLOG_A_DEVICE:
 			off = nest_start(m, type);
@@ -433,8 +452,21 @@ static int send_fuzz(struct req *r)
 			put_str(&m, DM_DIRTYLOG_A_SINCE, rand_ckpt_name(s, sizeof(s)));
 			if (chance(40))
 				put_str(&m, DM_DIRTYLOG_A_UNTIL, rand_ckpt_name(s, sizeof(s)));
+			if (chance(50))
+				put_u32(&m, DM_DIRTYLOG_A_DUMP_FORMAT, (uint32_t)rnd(3));
 			break;
 		case DM_DIRTYLOG_CMD_MARK_DIRTY:
+			if (chance(30)) {
+				/* Dense random bits, aligned: the raw-chunk path. */
+				size_t off = nest_start(&m, DM_DIRTYLOG_A_BITMAP);
+
+				put_u64(&m, DM_DIRTYLOG_A_BM_START, 64 * rnd(2000));
+				for (i = 0; i < 64; i++)
+					s[i] = (char)rnd(256);
+				put_attr(&m, DM_DIRTYLOG_A_BM_DATA, s, 64);
+				nest_end(&m, off);
+				break;
+			}
 			put_u64(&m, DM_DIRTYLOG_A_MARK_START, chance(80) ? rnd(100000) : rnd64());
 			put_u64(&m, DM_DIRTYLOG_A_MARK_COUNT, chance(80) ? 1 + rnd(64) : rnd64());
 			break;
@@ -595,6 +627,14 @@ static int walk_attrs(const unsigned char *p, size_t len, int set, int depth)
 				if (walk_attrs(v, plen, 1, depth + 1))
 					return -1;
 				break;
+			case DM_DIRTYLOG_A_BITMAP:
+				if (walk_attrs(v, plen, 3, depth + 1))
+					return -1;
+				break;
+			case DM_DIRTYLOG_A_DUMP_FORMAT:
+				if (plen != 4)
+					return -1;
+				break;
 			case DM_DIRTYLOG_A_DEVICE:
 				if (walk_attrs(v, plen, 0, depth + 1))
 					return -1;
@@ -609,6 +649,21 @@ static int walk_attrs(const unsigned char *p, size_t len, int set, int depth)
 				if (plen != 8)
 					return -1;
 			} else if (type != DM_DIRTYLOG_A_EXT_PAD) {
+				return -1;
+			}
+		} else if (set == 3) {			/* bitmap chunk */
+			if (type == DM_DIRTYLOG_A_BM_START) {
+				uint64_t start;
+
+				if (plen != 8)
+					return -1;
+				memcpy(&start, v, 8);
+				if (start % 64)
+					return -1;
+			} else if (type == DM_DIRTYLOG_A_BM_DATA) {
+				if (!plen || plen % 8)
+					return -1;
+			} else if (type != DM_DIRTYLOG_A_BM_PAD) {
 				return -1;
 			}
 		}

@@ -25,7 +25,7 @@ trap dl_cleanup EXIT
 dl_cleanup
 dl_fresh_meta
 modprobe dm-dirtylog || exit 1
-ktap_plan 35
+ktap_plan 36
 
 tmp=/tmp/bm14
 rm -rf $tmp
@@ -141,6 +141,17 @@ case $got in
 esac
 dirtylogctl --json show $tmp/f3n | grep -q '"until":null,"until_id":0,'
 ktap_result $? "show --json c3..now: until is null, id 0"
+got=$(dirtylogctl --json dirty d14 --since c1 --until c2 -o $tmp/f12b)
+want=$(dirtylogctl --json show $tmp/f12b | sed 's/}$//')
+case $got in
+"$want,\"bytes_received\":"[0-9]*",\"bitmap_bytes_received\":"[0-9]*"}")
+	ktap_result 0 "dirty -o --json: show's object plus the bytes received" ;;
+*)
+	ktap_diag "got:  $got"
+	ktap_diag "want: $want,\"bytes_received\":N,\"bitmap_bytes_received\":N}"
+	ktap_result 1 "dirty -o --json: show's object plus the bytes received"
+	;;
+esac
 dirtylogctl merge $tmp/f3n $tmp/f12 $tmp/f23 -o $tmp/f1n >/dev/null
 ktap_result $? "merge c3..now, c1..c2, c2..c3 (out of order)"
 check_eq "the merged file equals the live dirty c1..now" \
