@@ -101,7 +101,7 @@ $(BUILD)/tests/native/%: tests/native/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kse
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
-$(BUILD)/tests/vm/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kselftest_harness.h
+$(BUILD)/tests/vm/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(wildcard tests/vm/*.h) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 

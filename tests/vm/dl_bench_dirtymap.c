@@ -15,7 +15,6 @@
  *   - median fetch time / median file read time (goal: at most 5)
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,30 +24,12 @@
 #include <unistd.h>
 
 #include "dl-nl.h"
+#include "ktap.h"
 
 #define ROUNDS		9
 #define BYTES_GOAL	1.1
 #define TIME_GOAL	5.0
 #define FILE_PATH	"/tmp/dl_bench_dirtymap.bitmap"
-
-static int ktap_n, ktap_failed;
-
-static void ktap_result(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void ktap_result(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d ", ok ? "" : "not ", ++ktap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		ktap_failed++;
-}
 
 static double now(void)
 {

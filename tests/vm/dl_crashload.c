@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "dl-dm.h"
+#include "ktap.h"
 
 #define DEV_NAME	"crash"
 #define DEV_PATH	"/dev/mapper/" DEV_NAME
@@ -572,24 +573,6 @@ static int dirty_bitmap(const char *name, unsigned char *bits,
 	return r;
 }
 
-static int ktap_n, ktap_failed;
-
-static void result(bool ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void result(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d ", ok ? "" : "not ", ++ktap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!ok)
-		ktap_failed++;
-}
-
 /* The valid, not deleted record of checkpoint @c, or NULL. */
 static struct record *record_of(struct record *recs, const struct cp *c)
 {
@@ -656,9 +639,9 @@ static int cmd_verify(void)
 		readable = !region_hashes(DEV_PATH, now);
 
 	printf("1..%zu\n", 4 + nverify);
-	result(true, "device loads over the crashed metadata");
-	result(!strcmp(state, "rw"), "status state is rw (got '%s')", state);
-	result(!list_r, "list_checkpoints answers (%zu checkpoints)", ncps);
+	ktap_result(true, "device loads over the crashed metadata");
+	ktap_result(!strcmp(state, "rw"), "status state is rw (got '%s')", state);
+	ktap_result(!list_r, "list_checkpoints answers (%zu checkpoints)", ncps);
 
 	/* Records of deleted checkpoints are expected; others without a
 	 * checkpoint (one lost in the crash?) are worth a line. */
@@ -692,7 +675,7 @@ static int cmd_verify(void)
 			continue;
 		}
 		if (!readable) {
-			result(false, "checkpoint %s (id %" PRIu64 "): %s unreadable",
+			ktap_result(false, "checkpoint %s (id %" PRIu64 "): %s unreadable",
 			       cps[i].name, cps[i].id, DEV_PATH);
 			continue;
 		}
@@ -700,7 +683,7 @@ static int cmd_verify(void)
 				 sizeof(err));
 		if (r) {
 			printf("# %s\n", err);
-			result(false, "checkpoint %s (id %" PRIu64 "): dirty set unavailable",
+			ktap_result(false, "checkpoint %s (id %" PRIu64 "): dirty set unavailable",
 			       cps[i].name, cps[i].id);
 			continue;
 		}
@@ -733,7 +716,7 @@ static int cmd_verify(void)
 		if (missed)
 			printf("# %s: changed, not dirty (start+count):%s%s\n",
 			       cps[i].name, ext, shown > MAX_SHOWN ? " ..." : "");
-		result(!missed,
+		ktap_result(!missed,
 		       "checkpoint %s (id %" PRIu64 "): %" PRIu64 " changed blocks, %"
 		       PRIu64 " outside its %" PRIu64 "-block dirty set",
 		       cps[i].name, cps[i].id, changed, missed, ndirty);
@@ -743,7 +726,7 @@ static int cmd_verify(void)
 	r = dl_dm_remove(DEV_NAME, err, sizeof(err));
 	if (r)
 		printf("# %s\n", err);
-	result(!r, "device removes");
+	ktap_result(!r, "device removes");
 
 	printf("crashverify: %zu checkpoints verified\n", nverify);
 	for (unsigned int s = 0; s < SLOTS; s++)
