@@ -26,7 +26,7 @@
 #include "dl-nl.h"
 #include "ktap.h"
 
-#define ROUNDS		9
+#define ROUNDS		15
 #define BYTES_GOAL	1.1
 #define TIME_GOAL	5.0
 #define FILE_PATH	"/tmp/dl_bench_dirtymap.bitmap"
