@@ -252,9 +252,12 @@ static void vec_free(struct vec *v)
 
 static int create_opt(int c, void *priv)
 {
-	const char **a = priv;	/* data, metadata, block size */
+	const char **a = priv;	/* data, metadata, block size, format */
 
 	switch (c) {
+	case 'f':
+		a[3] = "yes";
+		return 0;
 	case 'd':
 		a[0] = optarg;
 		return 0;
@@ -274,10 +277,11 @@ static int cmd_create(struct dl_ctx *ctx, int argc, char **argv)
 		{ "data", required_argument, NULL, 'd' },
 		{ "metadata", required_argument, NULL, 'm' },
 		{ "block-size", required_argument, NULL, 'b' },
+		{ "format", no_argument, NULL, 'f' },
 		DL_OPT_JSON,
 		DL_OPT_END,
 	};
-	const char *a[3] = { NULL, NULL, NULL };
+	const char *a[4] = { NULL, NULL, NULL, NULL };
 	uint64_t block_bytes = 64 << 10;
 	uint32_t sectors;
 	int r;
@@ -294,6 +298,11 @@ static int cmd_create(struct dl_ctx *ctx, int argc, char **argv)
 	sectors = dl_block_size_sectors(block_bytes);
 	if (!sectors)
 		return usage_error(ctx, "block size must be a power of two from 4K to 64M");
+	if (a[3]) {
+		r = dl_zero_superblock(a[1], ctx->err, sizeof(ctx->err));
+		if (r)
+			return op_error(ctx, r);
+	}
 	r = dl_dm_create(argv[optind], a[1], a[0], sectors, ctx->err,
 			 sizeof(ctx->err));
 	return r ? op_error(ctx, r) : 0;
@@ -1350,12 +1359,15 @@ static int cmd_help(struct dl_ctx *ctx, int argc, char **argv);
 	"both sides of the colon), or with --uuid a device-mapper uuid."
 
 static const struct dl_cmd dl_cmds[] = {
-	{ "create", "NAME --data DEV --metadata DEV [--block-size SIZE]",
+	{ "create", "NAME --data DEV --metadata DEV [--block-size SIZE] [--format]",
 	  "Create a dirtylog device NAME over the whole data device DEV, keeping\n"
 	  "its dirty bitmaps on the metadata device.  SIZE is the tracking\n"
 	  "granularity: a power of two from 4K to 64M (default 64K).\n"
-	  "Fresh metadata (all zero) is formatted; existing metadata is loaded\n"
-	  "and must have the same block size.  Waits for udev when it runs.",
+	  "Fresh metadata (first 4 KiB all zero) is formatted; existing\n"
+	  "metadata is loaded and must have the same block size.  --format\n"
+	  "first clears the metadata device's superblock (opened exclusively:\n"
+	  "refused while in use), so it is formatted afresh: every checkpoint\n"
+	  "on it is lost.  Waits for udev when it runs.",
 	  cmd_create },
 	{ "remove", "NAME",
 	  "Remove the dirtylog device NAME (refused for other kinds of device).",

@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libdevmapper.h>
+#include <linux/dm-ioctl.h>
 #include <linux/fs.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -41,8 +43,33 @@ static int dm_errno(struct dm_task *dmt, int dflt)
 	if (e)
 		return e;
 	if (access("/dev/mapper/control", R_OK | W_OK))
-		return errno;
+		return errno == EACCES || errno == EPERM ? errno : EIO;
 	return dflt;
+}
+
+/*
+ * dm_task_create() failed: say why.  libdevmapper keeps the reason in its
+ * log, so ask the control node ourselves: can it be opened, and does it
+ * answer a version query (which needs CAP_SYS_ADMIN)?
+ */
+static int dm_unavailable(char *err, size_t errlen)
+{
+	struct dm_ioctl io = {
+		.version = { DM_VERSION_MAJOR, 0, 0 },
+		.data_size = sizeof(io),
+	};
+	int fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC), e = 0;
+
+	/* No control node is no device-mapper, not a missing device. */
+	if (fd < 0)
+		return fail(err, errlen, errno == EACCES || errno == EPERM ? errno : EIO,
+			    "cannot open /dev/mapper/control: %s", strerror(errno));
+	if (ioctl(fd, DM_VERSION, &io) < 0)
+		e = errno;
+	close(fd);
+	if (e)
+		return fail(err, errlen, e, "device-mapper refused: %s", strerror(e));
+	return fail(err, errlen, ENOMEM, "out of memory");
 }
 
 /* Is the dirtylog target registered with device-mapper? */
@@ -121,6 +148,47 @@ int dl_blockdev_size(const char *path, uint64_t *bytes, char *err,
 	return r;
 }
 
+/* Does a device-mapper device called @name exist?  1, 0, or -1 if unknown. */
+static int dl_dm_exists(const char *name)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
+	struct dm_info info;
+	int r = -1;
+
+	if (!dmt)
+		return -1;
+	if (dm_task_set_name(dmt, name) && dm_task_run(dmt) &&
+	    dm_task_get_info(dmt, &info))
+		r = info.exists ? 1 : 0;
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int dl_zero_superblock(const char *path, char *err, size_t errlen)
+{
+	void *buf = NULL;
+	int fd, r = 0;
+
+	/* O_EXCL: refused while anything (a mounted fs, a dm table) holds it. */
+	fd = open(path, O_WRONLY | O_EXCL | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, errlen, errno, "cannot open %s for formatting: %s",
+			    path, strerror(errno));
+	if (posix_memalign(&buf, 4096, 4096)) {
+		close(fd);
+		return fail(err, errlen, ENOMEM, "out of memory");
+	}
+	memset(buf, 0, 4096);
+	if (pwrite(fd, buf, 4096, 0) != 4096)
+		r = fail(err, errlen, errno ? errno : EIO, "cannot clear the superblock of %s: %s",
+			 path, strerror(errno ? errno : EIO));
+	else if (fsync(fd))
+		r = fail(err, errlen, errno, "cannot flush %s: %s", path, strerror(errno));
+	free(buf);
+	close(fd);
+	return r;
+}
+
 int dl_dm_create(const char *name, const char *metadata, const char *data,
 		 uint32_t block_sectors, char *err, size_t errlen)
 {
@@ -139,9 +207,12 @@ int dl_dm_create(const char *name, const char *metadata, const char *data,
 		     block_sectors) >= (int)sizeof(params))
 		return fail(err, errlen, ENAMETOOLONG, "device paths too long");
 
+	r = dl_dm_exists(name);
+	if (r > 0)
+		return fail(err, errlen, EEXIST, "a device named %s exists already", name);
 	dmt = dm_task_create(DM_DEVICE_CREATE);
 	if (!dmt)
-		return fail(err, errlen, ENOMEM, "out of memory");
+		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name) ||
 	    !dm_task_add_target(dmt, 0, bytes >> 9, DL_TARGET_NAME, params)) {
 		r = fail(err, errlen, EINVAL, "invalid device name or table");
@@ -180,7 +251,7 @@ int dl_dm_remove(const char *name, char *err, size_t errlen)
 
 	dmt = dm_task_create(DM_DEVICE_REMOVE);
 	if (!dmt)
-		return fail(err, errlen, ENOMEM, "out of memory");
+		return dm_unavailable(err, errlen);
 	r = 0;
 	if (!dm_task_set_name(dmt, name) || !dl_dm_run(dmt, true))
 		r = fail(err, errlen, dm_errno(dmt, EBUSY), "cannot remove %s: %s",
@@ -201,7 +272,7 @@ static int dl_dm_query(const char *name, int type, struct dl_dm_info *info,
 
 	dmt = dm_task_create(type);
 	if (!dmt)
-		return fail(err, errlen, ENOMEM, "out of memory");
+		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
 	    !dm_task_get_info(dmt, &dinfo)) {
 		r = fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
@@ -255,7 +326,7 @@ int dl_dm_list(void (*fn)(const struct dl_dm_info *info, void *arg), void *arg,
 	dl_dm_init();
 	dmt = dm_task_create(DM_DEVICE_LIST);
 	if (!dmt)
-		return fail(err, errlen, ENOMEM, "out of memory");
+		return dm_unavailable(err, errlen);
 	if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
 		count = fail(err, errlen, dm_errno(dmt, EIO),
 			     "cannot list device-mapper devices (is dm-mod loaded?)");
@@ -288,7 +359,7 @@ int dl_dm_message(const char *name, const char *msg, char **response,
 		*response = NULL;
 	dmt = dm_task_create(DM_DEVICE_TARGET_MSG);
 	if (!dmt)
-		return fail(err, errlen, ENOMEM, "out of memory");
+		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name) || !dm_task_set_sector(dmt, 0) ||
 	    !dm_task_set_message(dmt, msg)) {
 		r = fail(err, errlen, EINVAL, "invalid device name or message");

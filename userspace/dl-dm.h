@@ -62,6 +62,13 @@ int dl_dm_list(void (*fn)(const struct dl_dm_info *info, void *arg), void *arg,
 int dl_dm_message(const char *name, const char *msg, char **response,
 		  char *err, size_t errlen);
 
+/*
+ * dl_zero_superblock() - zero the first 4 KiB of a metadata device so the
+ * next table load formats it afresh (every checkpoint on it is lost).
+ * Opens the device exclusively: refused (EBUSY) while anything holds it.
+ */
+int dl_zero_superblock(const char *path, char *err, size_t errlen);
+
 /* dl_blockdev_size() - size of a block device in bytes. */
 int dl_blockdev_size(const char *path, uint64_t *bytes, char *err,
 		     size_t errlen);
