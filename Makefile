@@ -25,13 +25,14 @@ LDLIBS_DM  := $(shell pkg-config --libs devmapper 2>/dev/null || echo -ldevmappe
 CFLAGS_NL  := $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 LDLIBS_NL  := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null || echo -lnl-genl-3 -lnl-3)
 CFLAGS   += $(CFLAGS_NL)
-LDLIBS   := $(LDLIBS_DM) $(LDLIBS_NL)
+LDLIBS   := $(LDLIBS_DM) $(LDLIBS_NL) -pthread
 KSELFTEST  := $(BUILD)/kselftest
 KSELFTEST_CFLAGS := -isystem $(KSELFTEST)
 LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 
 KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
-LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c
+LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c \
+	userspace/dl-diff.c userspace/dl-qcow2.c userspace/dl-export.c userspace/dl-apply.c
 LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
