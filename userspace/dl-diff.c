@@ -1015,7 +1015,14 @@ struct dl_diff_reader *dl_diff_reader_open(int fd, struct dl_diff_info *info,
 		ret = (int)n;
 		goto out;
 	}
-	if (!memcmp(h, DL_DIFF_MAGIC, DL_DIFF_MAGIC_LEN)) {
+	if ((size_t)n < DL_DIFF_MAGIC_LEN &&
+	    (!memcmp(h, DL_DIFF_MAGIC, (size_t)n) ||
+	     !memcmp(h, DL_RBD_BANNER, (size_t)n))) {
+		seterr(err, errlen,
+		       "truncated: the stream ends after %zd bytes, inside the "
+		       "magic", n);
+		ret = -ENODATA;
+	} else if (!memcmp(h, DL_DIFF_MAGIC, DL_DIFF_MAGIC_LEN)) {
 		r->fmt = DL_DIFF_NATIVE;
 		ret = native_open(r, h);
 	} else if ((size_t)n == DL_DIFF_MAGIC_LEN &&
@@ -1025,6 +1032,8 @@ struct dl_diff_reader *dl_diff_reader_open(int fd, struct dl_diff_info *info,
 		       DL_RBD_BANNER_LEN - DL_DIFF_MAGIC_LEN);
 		if (n < 0) {
 			ret = (int)n;
+		} else if ((size_t)n < DL_RBD_BANNER_LEN - DL_DIFF_MAGIC_LEN) {
+			ret = rbd_truncated(r, "inside the banner");
 		} else if (memcmp(h, DL_RBD_BANNER, DL_RBD_BANNER_LEN)) {
 			seterr(err, errlen,
 			       "not a diff stream: an rbd diff but not \"rbd diff "

@@ -232,8 +232,8 @@ int dl_diff_writer_finish(struct dl_diff_writer *w);
 
 /*
  * dl_diff_writer_free() - release @w (NULL is fine).  Without a finish
- * first, a native stream has no trailer and is refused by every reader;
- * an rbd stream has no 'e'.
+ * first, output still buffered is dropped, a native stream has no trailer
+ * and is refused by every reader, and an rbd stream has no 'e'.
  */
 void dl_diff_writer_free(struct dl_diff_writer *w);
 
