@@ -37,6 +37,8 @@ LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
 VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/*.c))
+# Helpers of the host (rig) tests: built here, run by the scripts only.
+RIG_HELPERS  := $(BUILD)/tests/rig/dl_difftool
 
 .PHONY: all modules userspace tests deps check check-native check-vm bench demo \
 	checkpatch sparse clean
@@ -81,7 +83,7 @@ $(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS)
 
-tests: $(NATIVE_TESTS) $(VM_CTESTS)
+tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_HELPERS)
 
 $(KSELFTEST)/kselftest_harness.h:
 	@mkdir -p $(KSELFTEST)/tmp
@@ -101,6 +103,10 @@ $(KSELFTEST)/kselftest_harness.h:
 $(BUILD)/tests/native/%: tests/native/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+$(BUILD)/tests/rig/dl_difftool: tests/rig/dl_difftool.c userspace/dl-diff.c userspace/dl-bmfile.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< userspace/dl-diff.c userspace/dl-bmfile.c
 
 $(BUILD)/tests/vm/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(wildcard tests/vm/*.h) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)

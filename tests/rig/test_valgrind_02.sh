@@ -91,7 +91,7 @@ cases=(
 	"2 monitor --count x"
 )
 echo "KTAP version 1"
-echo "1..$((${#cases[@]} + 4))"
+echo "1..$((${#cases[@]} + 5))"
 n=0 failed=0
 for c in "${cases[@]}"; do
 	n=$((n + 1))
@@ -128,7 +128,7 @@ else
 	echo "ok $n without the module: 'dm-dirtylog module not loaded' # SKIP module loaded"
 fi
 
-for t in test_util test_nl test_bmfile; do
+for t in test_util test_nl test_bmfile test_diff; do
 	n=$((n + 1))
 	"${vg[@]}" "$build/tests/native/$t" >/dev/null 2>"$build/valgrind.out"
 	rc=$?
