@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# check-timeout: 240
+# check-timeout: 180
 # The throwaway Ceph cluster (scripts/ceph-local) carries RBD diffs end to
 # end with stock tools: a full 'rbd export-diff' and two incrementals of
 # one image, imported with 'rbd import-diff' into another, give snapshots
