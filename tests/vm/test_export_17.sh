@@ -32,7 +32,7 @@ dl_fresh_meta
 modprobe dm-dirtylog || exit 1
 modprobe dm-snapshot || exit 1
 modprobe loop
-ktap_plan 42
+ktap_plan 43
 
 t=/tmp/ex17
 rm -rf $t
