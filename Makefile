@@ -37,8 +37,9 @@ LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
 VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/*.c))
-# Helpers of the host (rig) tests: built here, run by the scripts only.
-RIG_HELPERS  := $(BUILD)/tests/rig/dl_difftool
+# Helper programs of the rig tests (tests/rig/test_*.sh run them from the
+# build directory).
+RIG_PROGS    := $(BUILD)/tests/rig/dl_difftool $(BUILD)/tests/rig/dl_qcow2_gen
 
 .PHONY: all modules userspace tests deps check check-native check-vm bench demo \
 	checkpatch sparse clean
@@ -83,7 +84,7 @@ $(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS)
 
-tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_HELPERS)
+tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_PROGS)
 
 $(KSELFTEST)/kselftest_harness.h:
 	@mkdir -p $(KSELFTEST)/tmp
@@ -111,6 +112,10 @@ $(BUILD)/tests/rig/dl_difftool: tests/rig/dl_difftool.c userspace/dl-diff.c user
 $(BUILD)/tests/vm/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(wildcard tests/vm/*.h) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+$(BUILD)/tests/rig/%: tests/rig/%.c $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 check: deps
 	$(MAKE) all

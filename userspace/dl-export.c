@@ -400,30 +400,40 @@ static int run_hook(const char *path, char *err, size_t errlen)
 /* ---------------------------------------------------------------------- */
 /* Output sinks: the diff stream writers and qcow2 */
 
+/* The diff writers report into the err buffer given at open; qcow2 keeps its own. */
 struct sink {
 	enum dl_export_format fmt;
 	struct dl_diff_writer *w;
 	struct dl_qcow2 *q;
+	char *err;
+	size_t errlen;
 };
+
+static int sink_qcow2_err(struct sink *s, int r)
+{
+	if (r)
+		snprintf(s->err, s->errlen, "%s", dl_qcow2_error(s->q));
+	return r;
+}
 
 static int sink_data(struct sink *s, uint64_t off, uint64_t len, const void *buf)
 {
 	if (s->q)
-		return dl_qcow2_write(s->q, off, len, buf);
+		return sink_qcow2_err(s, dl_qcow2_write(s->q, off, len, buf));
 	return dl_diff_write_data(s->w, off, len, buf);
 }
 
 static int sink_zero(struct sink *s, uint64_t off, uint64_t len)
 {
 	if (s->q)
-		return dl_qcow2_zero(s->q, off, len);
+		return sink_qcow2_err(s, dl_qcow2_zero(s->q, off, len));
 	return dl_diff_write_zero(s->w, off, len);
 }
 
 static int sink_finish(struct sink *s)
 {
 	if (s->q)
-		return dl_qcow2_finish(s->q);
+		return sink_qcow2_err(s, dl_qcow2_finish(s->q));
 	return dl_diff_writer_finish(s->w);
 }
 
@@ -833,7 +843,7 @@ int dl_export(struct dl_nl *nl, const struct dl_export_opts *o,
 	struct dl_nl_dirty_opts dopt = { .format = DM_DIRTYLOG_DUMP_AUTO };
 	struct dl_diff_info info;
 	struct dmap m = { 0 };
-	struct sink sk = { .fmt = o->format };
+	struct sink sk = { .fmt = o->format, .err = err, .errlen = errlen };
 	struct pit pit;
 	struct dl_nl_dev dev;
 	char tmp[PATH_MAX], e2[512];

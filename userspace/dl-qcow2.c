@@ -81,6 +81,7 @@ struct dl_qcow2 {
 	size_t nr_runs, cap_runs;
 	uint64_t pos;			/* guest byte where the next call may start */
 	uint64_t last_off;		/* start of the last call */
+	bool called;			/* a write or zero was accepted */
 	uint64_t next_host;		/* next free host cluster */
 
 	bool finished;
@@ -427,7 +428,7 @@ static int check_range(struct dl_qcow2 *q, const char *op, uint64_t off,
 		     op, len, off, q->cs);
 		return -EINVAL;
 	}
-	if (q->nr_runs && off < q->last_off) {
+	if (q->called && off < q->last_off) {
 		QERR(q, "%s at %" PRIu64 " after one at %" PRIu64 ": ranges must come in ascending order",
 		     op, off, q->last_off);
 		return -EINVAL;
@@ -523,6 +524,7 @@ int dl_qcow2_write(struct dl_qcow2 *q, uint64_t off, uint64_t len,
 	if (ret)	/* cannot happen after reserve_run() */
 		return ret;
 	q->next_host += clusters;
+	q->called = true;
 	q->last_off = off;
 	q->pos = off + len;
 	return 0;
@@ -535,9 +537,13 @@ int dl_qcow2_zero(struct dl_qcow2 *q, uint64_t off, uint64_t len)
 	ret = check_range(q, "zero", off, len);
 	if (ret)
 		return ret;
-	ret = add_run(q, off / q->cs, div_round_up(len, q->cs), 0);
-	if (ret)
-		return ret;
+	/* Without a backing file, unallocated clusters read as zeroes. */
+	if (q->backing) {
+		ret = add_run(q, off / q->cs, div_round_up(len, q->cs), 0);
+		if (ret)
+			return ret;
+	}
+	q->called = true;
 	q->last_off = off;
 	q->pos = off + len;
 	return 0;

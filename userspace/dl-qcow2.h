@@ -115,8 +115,12 @@ int dl_qcow2_write(struct dl_qcow2 *q, uint64_t off, uint64_t len,
 
 /*
  * dl_qcow2_zero() - the guest range [@off, @off + @len) reads as zeroes
- * and not from the backing file (the v3 zero flag in its L2 entries; no
- * data is written).  Same rules and returns as dl_qcow2_write().
+ * and not from the backing file: the v3 zero flag in its L2 entries, no
+ * data written.  That is still an L2 entry per cluster (8 bytes of image
+ * per cluster, plus memory for one run): zeroing a whole large device in
+ * an incremental export costs L2 tables.  Without a backing file nothing
+ * is recorded, unallocated clusters reading as zeroes already.  Same
+ * rules and returns as dl_qcow2_write().
  */
 int dl_qcow2_zero(struct dl_qcow2 *q, uint64_t off, uint64_t len);
 

@@ -32,7 +32,7 @@ dl_fresh_meta
 modprobe dm-dirtylog || exit 1
 modprobe dm-snapshot || exit 1
 modprobe loop
-ktap_plan 43
+ktap_plan 46
 
 t=/tmp/ex17
 rm -rf $t
@@ -189,6 +189,26 @@ ktap_result $? "the next incremental is refused on an incomplete target"
 dirtylogctl apply $t/f3.dld $t/img3 2>$t/a.err >/dev/null
 [ $? -eq 1 ] && grep -q "full export first" $t/a.err
 ktap_result $? "an incremental onto an empty target is refused"
+
+# A target too small, and a stream of another device instance.
+dmsetup create sm17 --table "0 $((16 * 2048)) linear $DL_SPARE 0" && dmsetup mknodes
+dirtylogctl apply --state $t/sm.state $t/f1.dld /dev/mapper/sm17 2>$t/a.err >/dev/null
+[ $? -eq 1 ] && grep -q "too small" $t/a.err
+ktap_result $? "apply to a block device too small is refused: $(head -c 100 $t/a.err)"
+dmsetup remove sm17
+# Another instance: a second dirtylog device over the spare disk.
+dd if=/dev/zero of=$t/m2 bs=1M count=8 2>/dev/null
+lo=$(losetup -f --show $t/m2) &&
+	dmsetup create o17 --table "0 $((24 * 2048)) dirtylog $lo $DL_SPARE 128" && dmsetup mknodes &&
+	dirtylogctl export o17 --checkpoint c5 -o $t/o1.dld >/dev/null 2>&1 &&
+	dirtylogctl export o17 --since c5 --checkpoint c6 -o $t/o2.dld >/dev/null 2>&1
+ktap_result $? "a chain of another device (same checkpoint names)"
+dirtylogctl apply $t/o2.dld $img 2>$t/a.err >/dev/null
+[ $? -eq 1 ] && grep -q "another device instance" $t/a.err
+ktap_result $? "apply refuses another device's incremental: $(head -c 100 $t/a.err)"
+dmsetup remove o17
+losetup -d $lo
+rm -f $t/o1.dld $t/o2.dld $t/m2
 
 # revert: golden image at c7, then writes, then revert.
 gold=$t/gold
