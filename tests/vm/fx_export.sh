@@ -64,7 +64,7 @@ ktap_result $? "qcow2 q2..q3 over q2"
 kill $wpid
 wait $wpid 2>/dev/null
 cat $t/out/SHA256SUMS | sed 's/^/# /'
-(cd $t/out && tar -cf - SHA256SUMS e1 e2 e3 q1.qcow2 q2.qcow2 q3.qcow2) |
-	dd of=$DL_SPARE bs=1M oflag=direct conv=sync 2>/dev/null && sync
+(cd $t/out && tar -cf $t/fx.tar SHA256SUMS e1 e2 e3 q1.qcow2 q2.qcow2 q3.qcow2) &&
+	dd if=$t/fx.tar of=$DL_SPARE bs=1M 2>/dev/null && sync
 ktap_result $? "archive on the spare disk"
 ktap_finish
