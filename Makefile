@@ -32,7 +32,8 @@ LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 
 KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
 LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c \
-	userspace/dl-diff.c userspace/dl-qcow2.c userspace/dl-export.c userspace/dl-apply.c
+	userspace/dl-diff.c userspace/dl-qcow2.c userspace/dl-export.c userspace/dl-apply.c \
+	userspace/dl-lvm.c
 LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))

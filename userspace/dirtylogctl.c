@@ -1437,6 +1437,9 @@ static int export_opt(int c, void *priv)
 	case 'z':
 		a->o.fuzzy = true;
 		return 0;
+	case 'L':
+		a->o.lvm = true;
+		return 0;
 	case 'p':
 		if (parse_progress(optarg, &a->o.progress))
 			a->bad_progress = true;
@@ -1456,6 +1459,7 @@ static int cmd_export(struct dl_ctx *ctx, int argc, char **argv)
 		{ "cow-size", required_argument, NULL, 'W' },
 		{ "backing", required_argument, NULL, 'b' },
 		{ "fuzzy", no_argument, NULL, 'z' },
+		{ "lvm", no_argument, NULL, 'L' },
 		{ "progress", required_argument, NULL, 'p' },
 		DL_OPT_JSON, DL_OPT_END,
 	};
@@ -1480,6 +1484,10 @@ static int cmd_export(struct dl_ctx *ctx, int argc, char **argv)
 		return usage_error(ctx, "-o FILE is required (\"-\" for standard output)");
 	if (a.o.fuzzy && (a.o.cow || a.o.cow_bytes))
 		return usage_error(ctx, "--fuzzy takes no snapshot: --cow does not apply");
+	if (a.o.lvm && a.o.fuzzy)
+		return usage_error(ctx, "--lvm takes a snapshot, --fuzzy takes none: choose one");
+	if (a.o.lvm && a.o.cow)
+		return usage_error(ctx, "--lvm keeps the snapshot in the VG: --cow does not apply (--cow-size does)");
 	if (a.o.backing && a.o.format != DL_EXPORT_QCOW2)
 		return usage_error(ctx, "--backing is for --format qcow2");
 	a.o.device = argv[optind];
@@ -1842,7 +1850,7 @@ static const struct dl_cmd dl_cmds[] = {
 	  cmd_merge },
 	{ "export", "NAME --checkpoint NEW [--since CKPT] -o FILE|-\n"
 	  "        [--format native|rbd-diff|qcow2|raw] [--cow DEV|FILE]\n"
-	  "        [--cow-size SIZE] [--backing FILE] [--fuzzy]\n"
+	  "        [--cow-size SIZE] [--lvm] [--backing FILE] [--fuzzy]\n"
 	  "        [--progress auto|none|json]",
 	  "Create checkpoint NEW on the dirtylog device NAME and write the data\n"
 	  "as it was at that instant: the blocks written since checkpoint CKPT,\n"
@@ -1851,7 +1859,13 @@ static const struct dl_cmd dl_cmds[] = {
 	  "of the data device, which the export reads and then removes.  Its\n"
 	  "copy-on-write store is --cow (a block device, or a file made at\n"
 	  "--cow-size if missing), by default a temporary file in $TMPDIR or\n"
-	  "/var/tmp sized from the dirty map (at least 256 MiB).  --fuzzy reads\n"
+	  "/var/tmp sized from the dirty map (at least 256 MiB).  With --lvm\n"
+	  "the data device must be an LVM logical volume VG/LV, and the snapshot\n"
+	  "is 'lvcreate --snapshot -n NAME-xs' in its VG instead, of --cow-size\n"
+	  "(by default as above, at most the VG's free space), removed with\n"
+	  "lvremove afterwards.  The lvm commands see only the VG's PVs (so they\n"
+	  "never open NAME while it is suspended) and are killed after 60 s.\n"
+	  "--lvm goes with neither --cow nor --fuzzy.  --fuzzy reads\n"
 	  "the live device instead, for a writer you stopped yourself; the\n"
 	  "stream says so.  If anything fails, NEW is deleted again, so the\n"
 	  "next export still covers every change.\n\n"

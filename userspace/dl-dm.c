@@ -515,6 +515,39 @@ int dl_dm_devnum(const char *name, uint32_t *major, uint32_t *minor,
 	return r;
 }
 
+int dl_dm_name_uuid(uint32_t major, uint32_t minor, char *name, size_t namelen,
+		    char *uuid, size_t uuidlen, char *err, size_t errlen)
+{
+	struct dm_task *dmt;
+	struct dm_info info;
+	const char *u;
+	int r = 0;
+
+	dl_dm_init();
+	dmt = dm_task_create(DM_DEVICE_INFO);
+	if (!dmt)
+		return dm_unavailable(err, errlen);
+	if (!dm_task_set_major(dmt, (int)major) || !dm_task_set_minor(dmt, (int)minor) ||
+	    !dm_task_run(dmt) || !dm_task_get_info(dmt, &info)) {
+		r = dm_errno(dmt, EIO);
+		/* Not a device-mapper device at all. */
+		r = r == ENXIO || r == ENODEV || r == ENOENT ? -ENODEV :
+			fail(err, errlen, r, "cannot query device %u:%u: %s",
+			     major, minor, strerror(r));
+	} else if (!info.exists) {
+		r = -ENODEV;
+	} else {
+		snprintf(name, namelen, "%s", dm_task_get_name(dmt));
+		u = dm_task_get_uuid(dmt);
+		snprintf(uuid, uuidlen, "%s", u ? u : "");
+	}
+	if (r == -ENODEV)
+		fail(err, errlen, ENODEV, "%u:%u is not a device-mapper device",
+		     major, minor);
+	dm_task_destroy(dmt);
+	return r;
+}
+
 int dl_dm_table(const char *name, char *target, size_t targetlen,
 		char *params, size_t paramslen, uint64_t *sectors,
 		char *err, size_t errlen)

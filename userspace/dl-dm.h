@@ -103,6 +103,13 @@ int dl_dm_table(const char *name, char *target, size_t targetlen,
 		char *err, size_t errlen);
 
 /*
+ * dl_dm_name_uuid() - the dm name and uuid (empty when it has none) of the
+ * device @major:@minor.  -ENODEV when it is not a device-mapper device.
+ */
+int dl_dm_name_uuid(uint32_t major, uint32_t minor, char *name, size_t namelen,
+		    char *uuid, size_t uuidlen, char *err, size_t errlen);
+
+/*
  * dl_loop_attach() - attach the regular file @path to a free loop device
  * (autoclear: it goes away when its last user closes it) and store its
  * path in @dev and an open descriptor of it in @hold: close that once the

@@ -39,6 +39,7 @@
 
 #include "dl-diff.h"
 #include "dl-dm.h"
+#include "dl-lvm.h"
 #include "dl-qcow2.h"
 
 #define SEG_BYTES	(1u << 20)
@@ -168,6 +169,8 @@ struct pit {
 	char origin[DL_NL_DEV_NAME_LEN + 8], snap[DL_NL_DEV_NAME_LEN + 8];
 	char path[PATH_MAX];	/* the snapshot's node */
 	bool origin_made, reloaded, snap_made;
+	bool lvm_mode;		/* an LVM snapshot (--lvm) instead */
+	struct dl_lvm lvm;
 };
 
 /* Replace the second word of a dirtylog table (the data device). */
@@ -261,6 +264,8 @@ static int pit_release(struct pit *p, char *err, size_t errlen)
 	char e2[256];
 	int r = 0, r2;
 
+	if (p->lvm_mode)
+		return dl_lvm_remove(&p->lvm, err, errlen);
 	if (p->reloaded) {
 		r = dl_dm_reload(p->dev, DL_TARGET_NAME, p->params, p->sectors,
 				 err, errlen);
@@ -288,20 +293,11 @@ static int pit_release(struct pit *p, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * Build the snapshot and call @instant(@arg) while NAME is suspended.  On
- * failure everything built is removed again.
- */
-static int pit_take(struct pit *p, const char *dev, const char *cow,
-		    uint64_t cow_bytes,
-		    int (*instant)(void *arg, char *err, size_t errlen), void *arg,
-		    char *err, size_t errlen)
+/* NAME's table and its data device. */
+static int pit_table(struct pit *p, const char *dev, char *err, size_t errlen)
 {
-	char target[64], params[512], cowdev[PATH_MAX], table[PATH_MAX + 64];
-	char e2[256];
-	uint32_t omaj, omin, smaj, smin;
-	uint64_t data_sectors;
-	int hold = -1, r, r2;
+	char target[64];
+	int r;
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->dev, sizeof(p->dev), "%s", dev);
@@ -314,6 +310,79 @@ static int pit_take(struct pit *p, const char *dev, const char *cow,
 	if (sscanf(p->params, "%*s %u:%u", &p->data_major, &p->data_minor) != 2)
 		return fail(err, errlen, EINVAL, "cannot parse the table of %s: %s",
 			    dev, p->params);
+	return 0;
+}
+
+/*
+ * --lvm: the data device is an LVM logical volume VG/LV.  Its PVs are found
+ * first; then, under one suspend of NAME, @instant(@arg) and
+ * "lvcreate --snapshot -n NAME-xs VG/LV", which looks at nothing but those
+ * PVs (it must not open NAME while it is suspended) and is killed after
+ * DL_LVM_TIMEOUT_S.  NAME stays on the LV: LVM turns the LV itself into
+ * the snapshot origin, under the same device number.  @cow_bytes is the
+ * snapshot's size; when it is only the default (@cow_default), no more
+ * than the VG has free.
+ */
+static int pit_take_lvm(struct pit *p, const char *dev, uint64_t cow_bytes,
+			bool cow_default,
+			int (*instant)(void *arg, char *err, size_t errlen),
+			void *arg, char *err, size_t errlen)
+{
+	char snap[DL_NL_DEV_NAME_LEN + 8], e2[256];
+	int r, r2;
+
+	r = pit_table(p, dev, err, errlen);
+	if (r)
+		return r;
+	snprintf(snap, sizeof(snap), "%s-xs", dev);
+	r = dl_lvm_open(&p->lvm, p->data_major, p->data_minor, snap, err, errlen);
+	if (r)
+		return r;
+	p->lvm_mode = true;
+	if (cow_default && cow_bytes > p->lvm.free_bytes && p->lvm.extent_bytes)
+		cow_bytes = p->lvm.free_bytes / p->lvm.extent_bytes * p->lvm.extent_bytes;
+
+	r = dl_dm_suspend(dev, err, errlen);
+	if (r)
+		return r;
+	/* Nothing is in flight to the LV: the checkpoint and the snapshot are one instant. */
+	r = instant(arg, err, errlen);
+	if (!r)
+		r = dl_lvm_snapshot(&p->lvm, cow_bytes, err, errlen);
+	r2 = dl_dm_resume(dev, r ? e2 : err, r ? sizeof(e2) : errlen);
+	if (r && r2)
+		fprintf(stderr, "dirtylogctl export: also cannot resume %s: %s\n", dev, e2);
+	dl_lvm_reap(&p->lvm);
+	if (!r)
+		r = r2;
+	if (!r)
+		r = dl_lvm_wait_node(&p->lvm, err, errlen);
+	if (!r)
+		snprintf(p->path, sizeof(p->path), "%s", p->lvm.path);
+	if (r && pit_release(p, e2, sizeof(e2)))
+		fprintf(stderr, "dirtylogctl export: also cannot remove the snapshot LV %s/%s: %s\n",
+			p->lvm.vg, p->lvm.snap, e2);
+	return r;
+}
+
+/*
+ * Build the snapshot and call @instant(@arg) while NAME is suspended.  On
+ * failure everything built is removed again.
+ */
+static int pit_take(struct pit *p, const char *dev, const char *cow,
+		    uint64_t cow_bytes,
+		    int (*instant)(void *arg, char *err, size_t errlen), void *arg,
+		    char *err, size_t errlen)
+{
+	char params[512], cowdev[PATH_MAX], table[PATH_MAX + 64];
+	char e2[256];
+	uint32_t omaj, omin, smaj, smin;
+	uint64_t data_sectors;
+	int hold = -1, r, r2;
+
+	r = pit_table(p, dev, err, errlen);
+	if (r)
+		return r;
 	r = sysfs_sectors(p->data_major, p->data_minor, &data_sectors);
 	if (r)
 		return fail(err, errlen, -r, "cannot size data device %u:%u: %s",
@@ -919,7 +988,12 @@ int dl_export(struct dl_nl *nl, const struct dl_export_opts *o,
 			if (cow > size + COW_MIN_BYTES)
 				cow = size + COW_MIN_BYTES;
 		}
-		r = pit_take(&pit, o->device, o->cow, cow, make_checkpoint, &ia, err, errlen);
+		if (o->lvm)
+			r = pit_take_lvm(&pit, o->device, cow, !o->cow_bytes,
+					 make_checkpoint, &ia, err, errlen);
+		else
+			r = pit_take(&pit, o->device, o->cow, cow, make_checkpoint, &ia,
+				     err, errlen);
 		if (r) {
 			made = ia.id != 0;
 			goto out;

@@ -37,6 +37,7 @@ struct dl_export_opts {
 	enum dl_export_format format;
 	enum dl_progress progress;
 	bool fuzzy;		/* read the live device, no snapshot */
+	bool lvm;		/* the data device is an LVM LV: lvcreate --snapshot */
 };
 
 struct dl_export_result {
