@@ -341,6 +341,10 @@ static int pit_take_lvm(struct pit *p, const char *dev, uint64_t cow_bytes,
 	p->lvm_mode = true;
 	if (cow_default && cow_bytes > p->lvm.free_bytes && p->lvm.extent_bytes)
 		cow_bytes = p->lvm.free_bytes / p->lvm.extent_bytes * p->lvm.extent_bytes;
+	if (!cow_bytes)
+		return fail(err, errlen, ENOSPC,
+			    "--lvm: VG %s has no free extent for the snapshot",
+			    p->lvm.vg);
 
 	r = dl_dm_suspend(dev, err, errlen);
 	if (r)

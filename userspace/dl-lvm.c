@@ -116,7 +116,7 @@ static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outle
 	size_t olen = 0, mlen = 0;
 	struct pollfd pfd[2];
 	int po[2], pe[2], st = 0, r;
-	int64_t deadline = now_ms() + DL_LVM_TIMEOUT_S * 1000;
+	int64_t deadline = now_ms() + DL_LVM_TIMEOUT_S * 1000, exited = 0;
 	bool done = false;
 	pid_t pid;
 
@@ -150,7 +150,10 @@ static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outle
 
 		if (left <= 0)
 			break;
-		if (poll(pfd, 2, (int)left) < 0) {
+		/* Exited, but something it started still holds the pipes. */
+		if (done && now_ms() - exited > 1000)
+			break;
+		if (poll(pfd, 2, left < 100 ? (int)left : 100) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -180,6 +183,10 @@ static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outle
 			if (*len + 1 < cap)
 				*len += (size_t)n;
 		}
+		if (!done && waitpid(pid, &st, WNOHANG) == pid) {
+			done = true;
+			exited = now_ms();
+		}
 	}
 	msg[mlen] = 0;
 	if (out)
@@ -187,7 +194,7 @@ static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outle
 	for (int i = 0; i < 2; i++)
 		if (pfd[i].fd >= 0)
 			close(pfd[i].fd);
-	while (now_ms() < deadline) {
+	while (!done && now_ms() < deadline) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
 
 		if (w == pid || (w < 0 && errno != EINTR)) {
