@@ -16,6 +16,9 @@
 SHELL    := /bin/bash
 BUILD    ?= build
 KVERS    ?= $(shell scripts/kvers)
+# The one place the version lives: dirtylogctl --version, modinfo, dkms.conf
+# and the Debian changelog follow it.
+VERSION  := $(shell cat VERSION)
 CC       ?= gcc
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude/uapi -Iuserspace
@@ -30,7 +33,7 @@ KSELFTEST  := $(BUILD)/kselftest
 KSELFTEST_CFLAGS := -isystem $(KSELFTEST)
 LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 
-KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
+KSRC := Kbuild VERSION $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
 LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c \
 	userspace/dl-diff.c userspace/dl-qcow2.c userspace/dl-export.c userspace/dl-apply.c
 LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
@@ -60,7 +63,7 @@ deps:
 ifneq ($(KDIR),)
 modules:
 	mkdir -p $(BUILD)/kmod/custom
-	cp -a Kbuild kernel include $(BUILD)/kmod/custom/
+	cp -a Kbuild VERSION kernel include $(BUILD)/kmod/custom/
 	$(MAKE) -C $(KDIR) M=$(abspath $(BUILD))/kmod/custom W=1 modules
 else
 modules:
@@ -68,7 +71,7 @@ modules:
 	@set -e; for k in $(KVERS); do \
 		echo "  MODULE  $$k"; \
 		mkdir -p $(BUILD)/kmod/$$k; \
-		cp -a Kbuild kernel include $(BUILD)/kmod/$$k/; \
+		cp -a Kbuild VERSION kernel include $(BUILD)/kmod/$$k/; \
 		$(MAKE) -s -C /lib/modules/$$k/build M=$(abspath $(BUILD))/kmod/$$k W=1 \
 			modules 2>&1 | tee $(BUILD)/kmod/$$k/build.log; \
 		test $${PIPESTATUS[0]:-0} = 0; \
@@ -80,9 +83,10 @@ endif
 
 userspace: $(BUILD)/bin/dirtylogctl
 
-$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR)
+$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR) VERSION
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DDL_VERSION='"$(VERSION)"' $(LDFLAGS) -o $@ \
+		userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS)
 
 tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_PROGS)
 
