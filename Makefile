@@ -7,11 +7,15 @@
 #   make check      dependencies, build, native tests, VM tests on each kernel
 #   make bench      dependencies, build, the benchmarks in a VM on each kernel
 #   make demo       dependencies, build, a short walk-through in a VM
+#   make install    the module (through DKMS when dkms is installed), the
+#                   tool, man pages, bash completion; 'make uninstall'
 #
 # Variables: KVERS="6.12.117+deb12-cloud-amd64 ..." picks kernels (default:
 # every installed */cloud-amd64 kernel with headers); KDIR=/path/to/build
 # builds the module against one kernel tree only (no VM tests);
 # TESTS="test_target_01.sh ..." runs only the named VM tests.
+# Install: DESTDIR, PREFIX (default /usr/local), DKMS=yes|no (default: yes
+# when dkms is installed and DESTDIR is empty).
 
 SHELL    := /bin/bash
 BUILD    ?= build
@@ -45,7 +49,8 @@ VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/
 RIG_PROGS    := $(BUILD)/tests/rig/dl_difftool $(BUILD)/tests/rig/dl_qcow2_gen
 
 .PHONY: all modules userspace tests deps check check-native check-vm bench demo \
-	checkpatch sparse clean
+	checkpatch sparse clean install install-tools install-dkms-src \
+	install-module uninstall
 
 all: modules userspace tests $(BUILD)/uapi-alone.o
 
@@ -154,3 +159,71 @@ sparse:
 
 clean:
 	rm -rf $(BUILD)
+
+# Installation.  The module goes through DKMS when it is there (so it is
+# rebuilt for kernels installed later), else kbuild's modules_install puts
+# the module built for each of $(KVERS) in /lib/modules/KVER/updates.
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# The DKMS source tree: dkms only looks in /usr/src, whatever PREFIX is.
+DKMS_SRCDIR := /usr/src/dm-dirtylog-$(VERSION)
+DKMS        ?= $(if $(DESTDIR),no,$(if $(shell command -v dkms 2>/dev/null),yes,no))
+
+install: install-tools install-module
+
+install-tools: userspace
+	install -D -m 0755 $(BUILD)/bin/dirtylogctl $(DESTDIR)$(SBINDIR)/dirtylogctl
+	install -D -m 0644 Documentation/man/dirtylogctl.8 $(DESTDIR)$(MANDIR)/man8/dirtylogctl.8
+	install -D -m 0644 Documentation/man/dm-dirtylog.4 $(DESTDIR)$(MANDIR)/man4/dm-dirtylog.4
+	install -D -m 0644 scripts/completion/dirtylogctl $(DESTDIR)$(BASHCOMPDIR)/dirtylogctl
+
+# What DKMS builds from: Kbuild expects kernel/ and include/uapi/ next to it.
+install-dkms-src:
+	install -d $(DESTDIR)$(DKMS_SRCDIR)/kernel $(DESTDIR)$(DKMS_SRCDIR)/include/uapi/linux
+	install -m 0644 Kbuild VERSION $(DESTDIR)$(DKMS_SRCDIR)/
+	install -m 0644 $(wildcard kernel/*.c kernel/*.h) $(DESTDIR)$(DKMS_SRCDIR)/kernel/
+	install -m 0644 include/uapi/linux/dm-dirtylog.h $(DESTDIR)$(DKMS_SRCDIR)/include/uapi/linux/
+	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf > $(DESTDIR)$(DKMS_SRCDIR)/dkms.conf
+	chmod 0644 $(DESTDIR)$(DKMS_SRCDIR)/dkms.conf
+
+ifeq ($(DKMS),yes)
+# A reinstall of the same version replaces it (dkms refuses to add twice).
+install-module:
+	@test -n "$(KVERS)" || { echo "no supported kernel headers found; run 'make deps'" >&2; exit 1; }
+	if dkms status -m dm-dirtylog -v $(VERSION) | grep -q .; then \
+		dkms remove -m dm-dirtylog -v $(VERSION) --all; fi
+	rm -rf $(DKMS_SRCDIR)
+	$(MAKE) install-dkms-src DESTDIR=
+	dkms add -m dm-dirtylog -v $(VERSION)
+	set -e; for k in $(KVERS); do dkms install -m dm-dirtylog -v $(VERSION) -k $$k; done
+else
+# depmod runs here for the real system only; a DESTDIR gets the files alone.
+# Distribution kernels sign modules with a key their headers do not ship:
+# skip kbuild's signing (DKMS signs with its own key where one is set up).
+install-module: modules
+	set -e; for k in $(KVERS); do \
+		$(MAKE) -C /lib/modules/$$k/build M=$(abspath $(BUILD))/kmod/$$k \
+			INSTALL_MOD_PATH=$(abspath $(DESTDIR)) INSTALL_MOD_DIR=updates \
+			CONFIG_MODULE_SIG_ALL= DEPMOD=true modules_install; \
+		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \
+	done
+endif
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/dirtylogctl $(DESTDIR)$(MANDIR)/man8/dirtylogctl.8 \
+		$(DESTDIR)$(MANDIR)/man4/dm-dirtylog.4 $(DESTDIR)$(BASHCOMPDIR)/dirtylogctl
+ifeq ($(DKMS),yes)
+	if dkms status -m dm-dirtylog -v $(VERSION) | grep -q .; then \
+		dkms remove -m dm-dirtylog -v $(VERSION) --all; fi
+	rm -rf $(DKMS_SRCDIR)
+else
+	set -e; for k in $(KVERS); do \
+		rm -f $(DESTDIR)/lib/modules/$$k/updates/dm-dirtylog.ko \
+			$(DESTDIR)/lib/modules/$$k/updates/dm-dirtylog.ko.xz \
+			$(DESTDIR)/lib/modules/$$k/updates/dm-dirtylog.ko.zst \
+			$(DESTDIR)/lib/modules/$$k/updates/dm-dirtylog.ko.gz; \
+		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \
+	done
+endif
