@@ -191,6 +191,7 @@ install-dkms-src:
 ifeq ($(DKMS),yes)
 # A reinstall of the same version replaces it (dkms refuses to add twice).
 install-module:
+	@test -z "$(DESTDIR)" || { echo "DKMS=yes acts on this system: drop DESTDIR or use DKMS=no" >&2; exit 1; }
 	@test -n "$(KVERS)" || { echo "no supported kernel headers found; run 'make deps'" >&2; exit 1; }
 	if dkms status -m dm-dirtylog -v $(VERSION) | grep -q .; then \
 		dkms remove -m dm-dirtylog -v $(VERSION) --all; fi
@@ -215,6 +216,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/dirtylogctl $(DESTDIR)$(MANDIR)/man8/dirtylogctl.8 \
 		$(DESTDIR)$(MANDIR)/man4/dm-dirtylog.4 $(DESTDIR)$(BASHCOMPDIR)/dirtylogctl
 ifeq ($(DKMS),yes)
+	@test -z "$(DESTDIR)" || { echo "DKMS=yes acts on this system: drop DESTDIR or use DKMS=no" >&2; exit 1; }
 	if dkms status -m dm-dirtylog -v $(VERSION) | grep -q .; then \
 		dkms remove -m dm-dirtylog -v $(VERSION) --all; fi
 	rm -rf $(DKMS_SRCDIR)
