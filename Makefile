@@ -7,15 +7,22 @@
 #   make check      dependencies, build, native tests, VM tests on each kernel
 #   make bench      dependencies, build, the benchmarks in a VM on each kernel
 #   make demo       dependencies, build, a short walk-through in a VM
+#   make install    the module (through DKMS when dkms is installed), the
+#                   tool, man pages, bash completion; 'make uninstall'
 #
 # Variables: KVERS="6.12.117+deb12-cloud-amd64 ..." picks kernels (default:
 # every installed */cloud-amd64 kernel with headers); KDIR=/path/to/build
 # builds the module against one kernel tree only (no VM tests);
 # TESTS="test_target_01.sh ..." runs only the named VM tests.
+# Install: DESTDIR, PREFIX (default /usr/local), DKMS=yes|no (default: yes
+# when dkms is installed and DESTDIR is empty).
 
 SHELL    := /bin/bash
 BUILD    ?= build
 KVERS    ?= $(shell scripts/kvers)
+# The one place the version lives: dirtylogctl --version, modinfo, dkms.conf
+# and the Debian changelog follow it.
+VERSION  := $(shell cat VERSION)
 CC       ?= gcc
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude/uapi -Iuserspace
@@ -30,7 +37,7 @@ KSELFTEST  := $(BUILD)/kselftest
 KSELFTEST_CFLAGS := -isystem $(KSELFTEST)
 LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 
-KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
+KSRC := Kbuild VERSION $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
 LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c \
 	userspace/dl-diff.c userspace/dl-qcow2.c userspace/dl-export.c userspace/dl-apply.c \
 	userspace/dl-lvm.c
@@ -43,7 +50,8 @@ VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/
 RIG_PROGS    := $(BUILD)/tests/rig/dl_difftool $(BUILD)/tests/rig/dl_qcow2_gen
 
 .PHONY: all modules userspace tests deps check check-native check-vm bench demo \
-	checkpatch sparse clean
+	checkpatch sparse clean install install-tools install-dkms-src \
+	install-module uninstall
 
 all: modules userspace tests $(BUILD)/uapi-alone.o
 
@@ -61,7 +69,7 @@ deps:
 ifneq ($(KDIR),)
 modules:
 	mkdir -p $(BUILD)/kmod/custom
-	cp -a Kbuild kernel include $(BUILD)/kmod/custom/
+	cp -a Kbuild VERSION kernel include $(BUILD)/kmod/custom/
 	$(MAKE) -C $(KDIR) M=$(abspath $(BUILD))/kmod/custom W=1 modules
 else
 modules:
@@ -69,7 +77,7 @@ modules:
 	@set -e; for k in $(KVERS); do \
 		echo "  MODULE  $$k"; \
 		mkdir -p $(BUILD)/kmod/$$k; \
-		cp -a Kbuild kernel include $(BUILD)/kmod/$$k/; \
+		cp -a Kbuild VERSION kernel include $(BUILD)/kmod/$$k/; \
 		$(MAKE) -s -C /lib/modules/$$k/build M=$(abspath $(BUILD))/kmod/$$k W=1 \
 			modules 2>&1 | tee $(BUILD)/kmod/$$k/build.log; \
 		test $${PIPESTATUS[0]:-0} = 0; \
@@ -81,9 +89,10 @@ endif
 
 userspace: $(BUILD)/bin/dirtylogctl
 
-$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR)
+$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR) VERSION
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DDL_VERSION='"$(VERSION)"' $(LDFLAGS) -o $@ \
+		userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS)
 
 tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_PROGS)
 
@@ -151,3 +160,73 @@ sparse:
 
 clean:
 	rm -rf $(BUILD)
+
+# Installation.  The module goes through DKMS when it is there (so it is
+# rebuilt for kernels installed later), else kbuild's modules_install puts
+# the module built for each of $(KVERS) in /lib/modules/KVER/updates.
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# The DKMS source tree: dkms only looks in /usr/src, whatever PREFIX is.
+DKMS_SRCDIR := /usr/src/dm-dirtylog-$(VERSION)
+DKMS        ?= $(if $(DESTDIR),no,$(if $(shell command -v dkms 2>/dev/null),yes,no))
+
+install: install-tools install-module
+
+install-tools: userspace
+	install -D -m 0755 $(BUILD)/bin/dirtylogctl $(DESTDIR)$(SBINDIR)/dirtylogctl
+	install -D -m 0644 Documentation/man/dirtylogctl.8 $(DESTDIR)$(MANDIR)/man8/dirtylogctl.8
+	install -D -m 0644 Documentation/man/dm-dirtylog.4 $(DESTDIR)$(MANDIR)/man4/dm-dirtylog.4
+	install -D -m 0644 scripts/completion/dirtylogctl $(DESTDIR)$(BASHCOMPDIR)/dirtylogctl
+
+# What DKMS builds from: Kbuild expects kernel/ and include/uapi/ next to it.
+install-dkms-src:
+	install -d $(DESTDIR)$(DKMS_SRCDIR)/kernel $(DESTDIR)$(DKMS_SRCDIR)/include/uapi/linux
+	install -m 0644 Kbuild VERSION $(DESTDIR)$(DKMS_SRCDIR)/
+	install -m 0644 $(wildcard kernel/*.c kernel/*.h) $(DESTDIR)$(DKMS_SRCDIR)/kernel/
+	install -m 0644 include/uapi/linux/dm-dirtylog.h $(DESTDIR)$(DKMS_SRCDIR)/include/uapi/linux/
+	sed 's/#MODULE_VERSION#/$(VERSION)/' dkms.conf > $(DESTDIR)$(DKMS_SRCDIR)/dkms.conf
+	chmod 0644 $(DESTDIR)$(DKMS_SRCDIR)/dkms.conf
+
+ifeq ($(DKMS),yes)
+# A reinstall of the same version replaces it (dkms refuses to add twice).
+install-module:
+	@test -z "$(DESTDIR)" || { echo "DKMS=yes acts on this system: drop DESTDIR or use DKMS=no" >&2; exit 1; }
+	@test -n "$(KVERS)" || { echo "no supported kernel headers found; run 'make deps'" >&2; exit 1; }
+	if dkms status -m dm-dirtylog -v $(VERSION) | grep -q .; then \
+		dkms remove -m dm-dirtylog -v $(VERSION) --all; fi
+	rm -rf $(DKMS_SRCDIR)
+	$(MAKE) install-dkms-src DESTDIR=
+	dkms add -m dm-dirtylog -v $(VERSION)
+	set -e; for k in $(KVERS); do dkms install -m dm-dirtylog -v $(VERSION) -k $$k; done
+else
+# depmod runs here for the real system only; a DESTDIR gets the files alone.
+# Distribution kernels sign modules with a key their headers do not ship:
+# skip kbuild's signing (DKMS signs with its own key where one is set up).
+install-module: modules
+	set -e; for k in $(KVERS); do \
+		$(MAKE) -C /lib/modules/$$k/build M=$(abspath $(BUILD))/kmod/$$k \
+			INSTALL_MOD_PATH=$(abspath $(DESTDIR)) INSTALL_MOD_DIR=updates \
+			CONFIG_MODULE_SIG_ALL= DEPMOD=true modules_install; \
+		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \
+	done
+endif
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/dirtylogctl $(DESTDIR)$(MANDIR)/man8/dirtylogctl.8 \
+		$(DESTDIR)$(MANDIR)/man4/dm-dirtylog.4 $(DESTDIR)$(BASHCOMPDIR)/dirtylogctl
+ifeq ($(DKMS),yes)
+	@test -z "$(DESTDIR)" || { echo "DKMS=yes acts on this system: drop DESTDIR or use DKMS=no" >&2; exit 1; }
+	if dkms status -m dm-dirtylog -v $(VERSION) | grep -q .; then \
+		dkms remove -m dm-dirtylog -v $(VERSION) --all; fi
+	rm -rf $(DKMS_SRCDIR)
+else
+	set -e; for k in $(KVERS); do \
+		rm -f $(DESTDIR)/lib/modules/$$k/updates/dm-dirtylog.ko \
+			$(DESTDIR)/lib/modules/$$k/updates/dm-dirtylog.ko.xz \
+			$(DESTDIR)/lib/modules/$$k/updates/dm-dirtylog.ko.zst \
+			$(DESTDIR)/lib/modules/$$k/updates/dm-dirtylog.ko.gz; \
+		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \
+	done
+endif

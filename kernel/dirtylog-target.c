@@ -1293,3 +1293,4 @@ module_exit(dirtylog_exit);
 
 MODULE_DESCRIPTION(DM_NAME " target recording changed blocks per checkpoint");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(DIRTYLOG_VERSION);

@@ -26,7 +26,10 @@
 #include "dl-nl.h"
 #include "dl-util.h"
 
-#define DL_VERSION "0.2.0"
+/* From the top-level VERSION file, through the Makefile. */
+#ifndef DL_VERSION
+#error "DL_VERSION is defined by the Makefile (from the VERSION file)"
+#endif
 
 enum {
 	EXIT_OPFAIL = 1,	/* refused by the kernel, I/O error, ... */
