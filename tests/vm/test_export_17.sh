@@ -21,6 +21,9 @@
 #    target marked incomplete and the next incremental is refused.
 # 6. revert copies back only what changed since a checkpoint: the device
 #    equals its golden image again, and the copies are tracked.
+# 7. Also refused: a block device target too small, another device
+#    instance's incremental, a device in the invalid state; and
+#    --progress json reports on stderr.
 #
 # Data: a dm-linear slice of $DL_DATA (24 MiB, grown to 32 MiB), 64 KiB
 # blocks; work files on tmpfs.
@@ -32,7 +35,7 @@ dl_fresh_meta
 modprobe dm-dirtylog || exit 1
 modprobe dm-snapshot || exit 1
 modprobe loop
-ktap_plan 46
+ktap_plan 49
 
 t=/tmp/ex17
 rm -rf $t
@@ -198,7 +201,7 @@ ktap_result $? "apply to a block device too small is refused: $(head -c 100 $t/a
 dmsetup remove sm17
 # Another instance: a second dirtylog device over the spare disk.
 dd if=/dev/zero of=$t/m2 bs=1M count=8 2>/dev/null
-lo=$(losetup -f --show $t/m2) &&
+lo=$(losetup -f) && losetup $lo $t/m2 &&
 	dmsetup create o17 --table "0 $((24 * 2048)) dirtylog $lo $DL_SPARE 128" && dmsetup mknodes &&
 	dirtylogctl export o17 --checkpoint c5 -o $t/o1.dld >/dev/null 2>&1 &&
 	dirtylogctl export o17 --since c5 --checkpoint c6 -o $t/o2.dld >/dev/null 2>&1
@@ -209,6 +212,28 @@ ktap_result $? "apply refuses another device's incremental: $(head -c 100 $t/a.e
 dmsetup remove o17
 losetup -d $lo
 rm -f $t/o1.dld $t/o2.dld $t/m2
+
+# --progress json: one object per line on stderr, the last one final.
+dirtylogctl export d17 --since c7 --checkpoint p8 -o $t/p8.dld --progress json 2>$t/p8.err >/dev/null &&
+	grep -q '"final":true' $t/p8.err && grep -q '"read_bytes_done":' $t/p8.err
+ktap_result $? "--progress json reports progress on stderr ($(wc -l <$t/p8.err) lines)"
+rm -f $t/p8.dld
+
+# A device whose map cannot be trusted (invalid) is refused, with the way out.
+dd if=/dev/zero of=$t/m3 bs=1M count=8 2>/dev/null
+lo=$(losetup -f) && losetup $lo $t/m3
+dmsetup create iv17m --table "0 $((8 * 2048)) linear $lo 0" && dmsetup mknodes &&
+	dmsetup create iv17 --table "0 $((8 * 2048)) dirtylog /dev/mapper/iv17m $DL_SPARE 128 1 passthrough_on_metadata_error" &&
+	dmsetup mknodes && dirtylogctl checkpoint create iv17 i1 >/dev/null &&
+	dmsetup suspend iv17m && dmsetup reload iv17m --table "0 $((8 * 2048)) error" &&
+	dmsetup resume iv17m &&
+	dd if=/dev/urandom of=/dev/mapper/iv17 bs=64k count=1 seek=3 oflag=direct 2>/dev/null
+dmsetup status iv17 | grep -q invalid
+ktap_result $? "a passthrough device turned invalid"
+dirtylogctl export iv17 --since i1 --checkpoint i2 -o $t/iv.dld 2>$t/iv.err >/dev/null
+[ $? -eq 1 ] && grep -q "reset" $t/iv.err && [ ! -e $t/iv.dld ]
+ktap_result $? "export of an invalid device is refused: $(head -c 120 $t/iv.err)"
+dmsetup remove iv17; dmsetup remove iv17m; losetup -d $lo; rm -f $t/m3
 
 # revert: golden image at c7, then writes, then revert.
 gold=$t/gold
