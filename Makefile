@@ -25,17 +25,21 @@ LDLIBS_DM  := $(shell pkg-config --libs devmapper 2>/dev/null || echo -ldevmappe
 CFLAGS_NL  := $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 LDLIBS_NL  := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null || echo -lnl-genl-3 -lnl-3)
 CFLAGS   += $(CFLAGS_NL)
-LDLIBS   := $(LDLIBS_DM) $(LDLIBS_NL)
+LDLIBS   := $(LDLIBS_DM) $(LDLIBS_NL) -pthread
 KSELFTEST  := $(BUILD)/kselftest
 KSELFTEST_CFLAGS := -isystem $(KSELFTEST)
 LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 
 KSRC := Kbuild $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
-LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c
+LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c \
+	userspace/dl-diff.c userspace/dl-qcow2.c userspace/dl-export.c userspace/dl-apply.c
 LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
 VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/*.c))
+# Helper programs of the rig tests (tests/rig/test_*.sh run them from the
+# build directory).
+RIG_PROGS    := $(BUILD)/tests/rig/dl_difftool $(BUILD)/tests/rig/dl_qcow2_gen
 
 .PHONY: all modules userspace tests deps check check-native check-vm bench demo \
 	checkpatch sparse clean
@@ -80,7 +84,7 @@ $(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS)
 
-tests: $(NATIVE_TESTS) $(VM_CTESTS)
+tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_PROGS)
 
 $(KSELFTEST)/kselftest_harness.h:
 	@mkdir -p $(KSELFTEST)/tmp
@@ -101,9 +105,17 @@ $(BUILD)/tests/native/%: tests/native/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kse
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
+$(BUILD)/tests/rig/dl_difftool: tests/rig/dl_difftool.c userspace/dl-diff.c userspace/dl-bmfile.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< userspace/dl-diff.c userspace/dl-bmfile.c
+
 $(BUILD)/tests/vm/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(wildcard tests/vm/*.h) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+$(BUILD)/tests/rig/%: tests/rig/%.c $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 check: deps
 	$(MAKE) all

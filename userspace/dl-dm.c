@@ -12,6 +12,7 @@
 #include <libdevmapper.h>
 #include <linux/dm-ioctl.h>
 #include <linux/fs.h>
+#include <linux/loop.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,5 +380,221 @@ int dl_dm_message(const char *name, const char *msg, char **response,
 	}
 out:
 	dm_task_destroy(dmt);
+	return r;
+}
+
+/* Run a task of @type on @name; @udev: wait for udev. */
+static int dl_dm_simple(int type, const char *name, bool udev, const char *what,
+			char *err, size_t errlen)
+{
+	struct dm_task *dmt;
+	int r = 0, e;
+
+	dl_dm_init();
+	dmt = dm_task_create(type);
+	if (!dmt)
+		return dm_unavailable(err, errlen);
+	if (!dm_task_set_name(dmt, name)) {
+		r = fail(err, errlen, EINVAL, "invalid device name %s", name);
+	} else if (!dl_dm_run(dmt, udev)) {
+		e = dm_errno(dmt, EIO);
+		r = fail(err, errlen, e, "cannot %s %s: %s", what, name, strerror(e));
+	}
+	dm_task_destroy(dmt);
+	return r;
+}
+
+static int dl_dm_load(int type, const char *name, const char *target,
+		      const char *params, uint64_t sectors, char *err,
+		      size_t errlen)
+{
+	struct dm_task *dmt;
+	int r = 0, e;
+
+	dl_dm_init();
+	if (type == DM_DEVICE_CREATE && dl_dm_exists(name) > 0)
+		return fail(err, errlen, EEXIST, "a device named %s exists already", name);
+	dmt = dm_task_create(type);
+	if (!dmt)
+		return dm_unavailable(err, errlen);
+	if (!dm_task_set_name(dmt, name) ||
+	    !dm_task_add_target(dmt, 0, sectors, target, params)) {
+		r = fail(err, errlen, EINVAL, "invalid device name or table");
+	} else if (!dl_dm_run(dmt, type == DM_DEVICE_CREATE)) {
+		e = dm_errno(dmt, EINVAL);
+		r = fail(err, errlen, e,
+			 "device-mapper refused the %s table for %s (see the kernel log): %s",
+			 target, name, strerror(e));
+	}
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int dl_dm_create_table(const char *name, const char *target, const char *params,
+		       uint64_t sectors, char *err, size_t errlen)
+{
+	return dl_dm_load(DM_DEVICE_CREATE, name, target, params, sectors, err,
+			  errlen);
+}
+
+int dl_dm_reload(const char *name, const char *target, const char *params,
+		 uint64_t sectors, char *err, size_t errlen)
+{
+	return dl_dm_load(DM_DEVICE_RELOAD, name, target, params, sectors, err,
+			  errlen);
+}
+
+int dl_dm_suspend(const char *name, char *err, size_t errlen)
+{
+	return dl_dm_simple(DM_DEVICE_SUSPEND, name, false, "suspend", err, errlen);
+}
+
+int dl_dm_resume(const char *name, char *err, size_t errlen)
+{
+	return dl_dm_simple(DM_DEVICE_RESUME, name, true, "resume", err, errlen);
+}
+
+int dl_dm_remove_any(const char *name, char *err, size_t errlen)
+{
+	int r = 0;
+
+	/* udev may still be probing a device it just saw: retry EBUSY. */
+	for (int i = 0; i < 50; i++) {
+		r = dl_dm_simple(DM_DEVICE_REMOVE, name, true, "remove", err, errlen);
+		if (r != -EBUSY)
+			break;
+		usleep(100000);
+	}
+	return r;
+}
+
+int dl_dm_open_count(const char *name, int *count, char *err, size_t errlen)
+{
+	struct dm_task *dmt;
+	struct dm_info info;
+	int r = 0;
+
+	dl_dm_init();
+	dmt = dm_task_create(DM_DEVICE_INFO);
+	if (!dmt)
+		return dm_unavailable(err, errlen);
+	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
+	    !dm_task_get_info(dmt, &info))
+		r = fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
+			 name, strerror(dm_errno(dmt, EIO)));
+	else if (!info.exists)
+		r = fail(err, errlen, ENODEV, "no such device: %s", name);
+	else
+		*count = info.open_count;
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int dl_dm_devnum(const char *name, uint32_t *major, uint32_t *minor,
+		 char *err, size_t errlen)
+{
+	struct dm_task *dmt;
+	struct dm_info info;
+	int r = 0;
+
+	dl_dm_init();
+	dmt = dm_task_create(DM_DEVICE_INFO);
+	if (!dmt)
+		return dm_unavailable(err, errlen);
+	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
+	    !dm_task_get_info(dmt, &info))
+		r = fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
+			 name, strerror(dm_errno(dmt, EIO)));
+	else if (!info.exists)
+		r = fail(err, errlen, ENODEV, "no such device: %s", name);
+	else {
+		*major = info.major;
+		*minor = info.minor;
+	}
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int dl_dm_table(const char *name, char *target, size_t targetlen,
+		char *params, size_t paramslen, uint64_t *sectors,
+		char *err, size_t errlen)
+{
+	uint64_t start, length;
+	char *type = NULL, *p = NULL;
+	struct dm_info info;
+	struct dm_task *dmt;
+	int r = 0;
+
+	dl_dm_init();
+	dmt = dm_task_create(DM_DEVICE_TABLE);
+	if (!dmt)
+		return dm_unavailable(err, errlen);
+	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
+	    !dm_task_get_info(dmt, &info)) {
+		r = fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
+			 name, strerror(dm_errno(dmt, EIO)));
+		goto out;
+	}
+	if (!info.exists) {
+		r = fail(err, errlen, ENODEV, "no such device: %s", name);
+		goto out;
+	}
+	if (dm_get_next_target(dmt, NULL, &start, &length, &type, &p) || !type) {
+		r = fail(err, errlen, EINVAL, "%s does not have exactly one target", name);
+		goto out;
+	}
+	snprintf(target, targetlen, "%s", type);
+	if (snprintf(params, paramslen, "%s", p ? p : "") >= (int)paramslen)
+		r = fail(err, errlen, E2BIG, "table of %s too long", name);
+	*sectors = length;
+out:
+	dm_task_destroy(dmt);
+	return r;
+}
+
+int dl_loop_attach(const char *path, char *dev, size_t devlen, int *hold,
+		   char *err, size_t errlen)
+{
+	struct loop_config cfg;
+	int ctl, fd, lfd, n, r = 0;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, errlen, errno, "cannot open %s: %s", path, strerror(errno));
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0) {
+		r = fail(err, errlen, errno, "cannot open /dev/loop-control: %s",
+			 strerror(errno));
+		goto out_fd;
+	}
+	for (int tries = 0; tries < 10; tries++) {
+		n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0) {
+			r = fail(err, errlen, errno, "no free loop device: %s", strerror(errno));
+			break;
+		}
+		snprintf(dev, devlen, "/dev/loop%d", n);
+		lfd = open(dev, O_RDWR | O_CLOEXEC);
+		if (lfd < 0) {
+			r = fail(err, errlen, errno, "cannot open %s: %s", dev, strerror(errno));
+			break;
+		}
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.fd = fd;
+		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+		r = ioctl(lfd, LOOP_CONFIGURE, &cfg);
+		if (!r) {
+			*hold = lfd;
+			break;
+		}
+		close(lfd);
+		r = fail(err, errlen, errno, "cannot attach %s to %s: %s", path, dev,
+			 strerror(errno));
+		if (r != -EBUSY)
+			break;	/* EBUSY: another user took it first */
+	}
+	close(ctl);
+out_fd:
+	close(fd);
 	return r;
 }

@@ -73,4 +73,42 @@ int dl_zero_superblock(const char *path, char *err, size_t errlen);
 int dl_blockdev_size(const char *path, uint64_t *bytes, char *err,
 		     size_t errlen);
 
+/*
+ * Generic table operations, for the stacking an export builds (a
+ * snapshot-origin and a snapshot under the dirtylog device).  @target and
+ * @params make a one-target table of @sectors sectors.
+ *
+ * dl_dm_create_table() - create device @name with that table, live.
+ * dl_dm_reload() - load it as @name's inactive table (live at resume).
+ * dl_dm_suspend() - suspend @name, flushing what is in flight.
+ * dl_dm_resume() - resume @name (swapping in an inactive table).
+ * dl_dm_remove_any() - remove @name, whatever its target (retried a few
+ *	times while udev still holds it open).
+ * dl_dm_devnum() - the device number of @name.
+ * dl_dm_table() - the single target's type and parameters of @name.
+ * dl_dm_open_count() - how many openers @name has (mounts, holders, fds).
+ */
+int dl_dm_create_table(const char *name, const char *target, const char *params,
+		       uint64_t sectors, char *err, size_t errlen);
+int dl_dm_reload(const char *name, const char *target, const char *params,
+		 uint64_t sectors, char *err, size_t errlen);
+int dl_dm_suspend(const char *name, char *err, size_t errlen);
+int dl_dm_resume(const char *name, char *err, size_t errlen);
+int dl_dm_remove_any(const char *name, char *err, size_t errlen);
+int dl_dm_devnum(const char *name, uint32_t *major, uint32_t *minor,
+		 char *err, size_t errlen);
+int dl_dm_open_count(const char *name, int *count, char *err, size_t errlen);
+int dl_dm_table(const char *name, char *target, size_t targetlen,
+		char *params, size_t paramslen, uint64_t *sectors,
+		char *err, size_t errlen);
+
+/*
+ * dl_loop_attach() - attach the regular file @path to a free loop device
+ * (autoclear: it goes away when its last user closes it) and store its
+ * path in @dev and an open descriptor of it in @hold: close that once the
+ * device has another user (a dm table), or the loop device is gone at once.
+ */
+int dl_loop_attach(const char *path, char *dev, size_t devlen, int *hold,
+		   char *err, size_t errlen);
+
 #endif /* DL_DM_H */

@@ -89,9 +89,18 @@ cases=(
 	"2 monitor extra"
 	"2 monitor --count 0"
 	"2 monitor --count x"
+	"2 export dl0"
+	"2 export dl0 --checkpoint x"
+	"2 export dl0 --checkpoint x -o /tmp/never --format vhd"
+	"2 export dl0 --checkpoint x -o /tmp/never --fuzzy --cow /tmp/c"
+	"2 apply onlyone"
+	"3 apply /nonexistent /tmp/never-written.img"
+	"1 verify /etc/passwd"
+	"3 verify /nonexistent"
+	"2 revert dl0 --to c1"
 )
 echo "KTAP version 1"
-echo "1..$((${#cases[@]} + 4))"
+echo "1..$((${#cases[@]} + 8))"
 n=0 failed=0
 for c in "${cases[@]}"; do
 	n=$((n + 1))
@@ -128,7 +137,7 @@ else
 	echo "ok $n without the module: 'dm-dirtylog module not loaded' # SKIP module loaded"
 fi
 
-for t in test_util test_nl test_bmfile; do
+for t in test_util test_nl test_bmfile test_diff test_qcow2; do
 	n=$((n + 1))
 	"${vg[@]}" "$build/tests/native/$t" >/dev/null 2>"$build/valgrind.out"
 	rc=$?
@@ -137,6 +146,23 @@ for t in test_util test_nl test_bmfile; do
 	else
 		sed 's/^/# /' "$build/valgrind.out"
 		echo "not ok $n native unit tests $t pass under valgrind (exit $rc)"
+		failed=$((failed + 1))
+	fi
+done
+# The qcow2 writer on a whole random export, finished and unfinished.
+for extra in "" --unfinished; do
+	n=$((n + 1))
+	img=$(mktemp /tmp/test_valgrind.XXXXXX)
+	"${vg[@]}" "$build/tests/rig/dl_qcow2_gen" --out "$img" --size 20M \
+		--cluster 4096 --seed $n --backing prev.qcow2 --backing-format qcow2 \
+		$extra >/dev/null 2>"$build/valgrind.out"
+	rc=$?
+	rm -f "$img"
+	if [ $rc -eq 0 ]; then
+		echo "ok $n dl_qcow2_gen ${extra:---finished} is valgrind-clean"
+	else
+		sed 's/^/# /' "$build/valgrind.out"
+		echo "not ok $n dl_qcow2_gen ${extra:---finished} is valgrind-clean (exit $rc)"
 		failed=$((failed + 1))
 	fi
 done

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Apply and verify diff streams: see dl-apply.h. */
+#include "dl-apply.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dl-diff.h"
+
+#define STATE_DIR "/var/lib/dirtylogctl"
+
+static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return e ? -e : -EIO;
+}
+
+struct chain_state {
+	bool complete;
+	char uuid[96];
+	char ckpt[96];
+	uint64_t id, size;
+};
+
+static void uuid_hex(const uint8_t u[16], char out[33])
+{
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", u[i]);
+}
+
+static void summarize(struct dl_stream_summary *s, const char *file,
+		      const struct dl_diff_reader *rd, const struct dl_diff_info *in)
+{
+	memset(s, 0, sizeof(*s));
+	s->file = file;
+	s->format = dl_diff_reader_format(rd);
+	s->full = in->full;
+	s->fuzzy = in->fuzzy;
+	if (s->format == DL_DIFF_NATIVE)
+		uuid_hex(in->uuid, s->uuid);
+	snprintf(s->base, sizeof(s->base), "%s", in->full ? "" : in->base_name);
+	snprintf(s->new_name, sizeof(s->new_name), "%s", in->new_name);
+	s->base_id = in->base_id;
+	s->new_id = in->new_id;
+	s->size = in->size;
+	s->block_size = in->block_size;
+}
+
+/*
+ * Does stream @s continue where @prev (a stream or the target's state)
+ * left off?  Native streams match by instance uuid, name and id; rbd
+ * streams carry only names.
+ */
+static int check_link(const struct dl_stream_summary *s, const char *prev_what,
+		      const char *uuid, const char *ckpt, uint64_t id,
+		      char *err, size_t errlen)
+{
+	if (s->full)
+		return 0;
+	if (uuid[0] && s->uuid[0] && strcmp(uuid, s->uuid))
+		return fail(err, errlen, EXDEV,
+			    "%s: from another device instance (%s) than %s (%s)",
+			    s->file, s->uuid, prev_what, uuid);
+	if (strcmp(ckpt, s->base) || (id && s->base_id && id != s->base_id))
+		return fail(err, errlen, EXDEV,
+			    "%s: starts at checkpoint '%s' (id %" PRIu64 "), but %s ends at '%s' (id %" PRIu64 ")",
+			    s->file, s->base, s->base_id, prev_what, ckpt, id);
+	return 0;
+}
+
+static int open_stream(const char *file, int *fd, char *err, size_t errlen)
+{
+	if (!strcmp(file, "-")) {
+		*fd = STDIN_FILENO;
+		return 0;
+	}
+	*fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return fail(err, errlen, errno, "cannot open %s: %s", file, strerror(errno));
+	return 0;
+}
+
+int dl_verify(char **files, unsigned int n, bool chain,
+	      struct dl_stream_summary *sum, char *err, size_t errlen)
+{
+	char e[DL_DIFF_ERR_LEN];
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct dl_diff_reader *rd;
+		struct dl_diff_record rec;
+		struct dl_diff_info in;
+		int fd, r;
+
+		r = open_stream(files[i], &fd, err, errlen);
+		if (r)
+			return r;
+		rd = dl_diff_reader_open(fd, &in, e, sizeof(e));
+		if (!rd) {
+			r = fail(err, errlen, errno, "%s: %s", files[i], e);
+			goto next;
+		}
+		summarize(&sum[i], files[i], rd, &in);
+		if (chain && i) {
+			r = check_link(&sum[i], files[i - 1], sum[i - 1].uuid,
+				       sum[i - 1].new_name, sum[i - 1].new_id, err, errlen);
+			if (!r && sum[i].full)
+				r = fail(err, errlen, EXDEV, "%s: a full export in the middle of a chain",
+					 files[i]);
+			if (r)
+				goto next;
+		}
+		while ((r = dl_diff_read_record(rd, &rec)) == 1) {
+			sum[i].records++;
+			if (rec.type == DL_DIFF_DATA)
+				sum[i].data_bytes += rec.length;
+			else
+				sum[i].zero_bytes += rec.length;
+		}
+		if (r < 0)
+			fail(err, errlen, -r, "%s: %s", files[i], e);
+next:
+		dl_diff_reader_free(rd);
+		if (fd != STDIN_FILENO)
+			close(fd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Target state */
+
+static int state_path(const char *target, bool blockdev, const char *state,
+		      char *out, size_t outlen)
+{
+	char copy[PATH_MAX];
+
+	if (state) {
+		snprintf(out, outlen, "%s", state);
+		return 0;
+	}
+	if (!blockdev) {
+		if (snprintf(out, outlen, "%s.dlstate", target) >= (int)outlen)
+			return -ENAMETOOLONG;
+		return 0;
+	}
+	snprintf(copy, sizeof(copy), "%s", target);
+	if (mkdir(STATE_DIR, 0755) && errno != EEXIST)
+		return -errno;
+	snprintf(out, outlen, STATE_DIR "/apply-%s.state", basename(copy));
+	return 0;
+}
+
+/* 1: read, 0: no state file, -errno. */
+static int state_read(const char *path, struct chain_state *cs)
+{
+	char key[32], val[80], kind[32];
+	int version = 0, r = 0;
+	FILE *f = fopen(path, "re");
+
+	memset(cs, 0, sizeof(*cs));
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	if (fscanf(f, "%31s %d", kind, &version) != 2 ||
+	    strcmp(kind, "dirtylog-apply") || version != 1) {
+		fclose(f);
+		return -EBADMSG;
+	}
+	while (fscanf(f, "%31s %79s", key, val) == 2) {
+		if (!strcmp(key, "state"))
+			cs->complete = !strcmp(val, "complete");
+		else if (!strcmp(key, "uuid"))
+			snprintf(cs->uuid, sizeof(cs->uuid), "%s", strcmp(val, "-") ? val : "");
+		else if (!strcmp(key, "checkpoint"))
+			snprintf(cs->ckpt, sizeof(cs->ckpt), "%s", val);
+		else if (!strcmp(key, "id"))
+			cs->id = strtoull(val, NULL, 10);
+		else if (!strcmp(key, "size"))
+			cs->size = strtoull(val, NULL, 10);
+	}
+	fclose(f);
+	return r ? r : 1;
+}
+
+static int state_write(const char *path, const struct chain_state *cs)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+	int r = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "dirtylog-apply 1\nstate %s\nuuid %s\ncheckpoint %s\nid %" PRIu64
+		"\nsize %" PRIu64 "\n", cs->complete ? "complete" : "incomplete",
+		cs->uuid[0] ? cs->uuid : "-", cs->ckpt[0] ? cs->ckpt : "-", cs->id,
+		cs->size);
+	if (fflush(f) || fsync(fileno(f)))
+		r = -errno;
+	if (fclose(f) && !r)
+		r = -errno;
+	if (!r && rename(tmp, path))
+		r = -errno;
+	if (r)
+		unlink(tmp);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Apply */
+
+static int write_all(int fd, const void *buf, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n ? -errno : -EIO;
+		buf = (const char *)buf + n;
+		len -= (uint64_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int zero_range(int fd, bool blockdev, uint64_t off, uint64_t len)
+{
+	static const char zeroes[65536];
+
+	if (blockdev) {
+		uint64_t range[2] = { off, len };
+
+		if (!ioctl(fd, BLKZEROOUT, range))
+			return 0;
+	} else if (!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)off, (off_t)len)) {
+		return 0;
+	}
+	while (len) {
+		uint64_t n = len < sizeof(zeroes) ? len : sizeof(zeroes);
+		int r = write_all(fd, zeroes, n, off);
+
+		if (r)
+			return r;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int dl_apply(char **files, unsigned int n, const char *target,
+	     const char *state, enum dl_progress progress,
+	     struct dl_stream_summary *sum, char *err, size_t errlen)
+{
+	char spath[PATH_MAX], e[DL_DIFF_ERR_LEN];
+	struct chain_state cs;
+	struct stat st;
+	bool blockdev, have_state;
+	int tfd, r;
+
+	(void)progress;
+	tfd = open(target, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (tfd < 0)
+		return fail(err, errlen, errno, "cannot open %s: %s", target, strerror(errno));
+	if (fstat(tfd, &st)) {
+		r = fail(err, errlen, errno, "cannot stat %s: %s", target, strerror(errno));
+		goto out;
+	}
+	blockdev = S_ISBLK(st.st_mode);
+	if (!blockdev && !S_ISREG(st.st_mode)) {
+		r = fail(err, errlen, EINVAL, "%s is neither a file nor a block device", target);
+		goto out;
+	}
+	r = state_path(target, blockdev, state, spath, sizeof(spath));
+	if (r) {
+		r = fail(err, errlen, -r, "cannot place the state file of %s: %s", target,
+			 strerror(-r));
+		goto out;
+	}
+	r = state_read(spath, &cs);
+	if (r < 0) {
+		r = fail(err, errlen, -r, "cannot read the state file %s: %s", spath,
+			 r == -EBADMSG ? "not a dirtylogctl state file" : strerror(-r));
+		goto out;
+	}
+	have_state = r == 1;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct dl_diff_reader *rd;
+		struct dl_diff_record rec;
+		struct dl_diff_info in;
+		uint64_t dev_size;
+		int fd;
+
+		r = open_stream(files[i], &fd, err, errlen);
+		if (r)
+			goto out;
+		rd = dl_diff_reader_open(fd, &in, e, sizeof(e));
+		if (!rd) {
+			r = fail(err, errlen, errno, "%s: %s", files[i], e);
+			goto next;
+		}
+		summarize(&sum[i], files[i], rd, &in);
+		if (!in.full) {
+			if (i)
+				r = check_link(&sum[i], files[i - 1], sum[i - 1].uuid,
+					       sum[i - 1].new_name, sum[i - 1].new_id,
+					       err, errlen);
+			else if (!have_state || !cs.ckpt[0])
+				r = fail(err, errlen, EXDEV,
+					 "%s: an incremental, but %s holds no applied chain: apply a full export first",
+					 files[i], target);
+			else if (!cs.complete)
+				r = fail(err, errlen, EXDEV,
+					 "%s is incomplete (an apply failed part way): start again from a full export",
+					 target);
+			else
+				r = check_link(&sum[i], target, cs.uuid, cs.ckpt, cs.id,
+					       err, errlen);
+			if (r < 0)
+				goto next;
+		}
+		if (blockdev) {
+			if (ioctl(tfd, BLKGETSIZE64, &dev_size)) {
+				r = fail(err, errlen, errno, "cannot size %s: %s", target,
+					 strerror(errno));
+				goto next;
+			}
+			if (dev_size < in.size) {
+				r = fail(err, errlen, ENOSPC,
+					 "%s is too small: %" PRIu64 " bytes, the stream needs %" PRIu64,
+					 target, dev_size, in.size);
+				goto next;
+			}
+		}
+		/* From the first write on, the target is incomplete. */
+		if (cs.complete || i == 0) {
+			cs.complete = false;
+			r = state_write(spath, &cs);
+			if (r) {
+				r = fail(err, errlen, -r, "cannot write the state file %s: %s",
+					 spath, strerror(-r));
+				goto next;
+			}
+		}
+		if (!blockdev && ftruncate(tfd, (off_t)in.size)) {
+			r = fail(err, errlen, errno, "cannot size %s to %" PRIu64 " bytes: %s",
+				 target, in.size, strerror(errno));
+			goto next;
+		}
+		while ((r = dl_diff_read_record(rd, &rec)) == 1) {
+			int w;
+
+			if (rec.type == DL_DIFF_DATA) {
+				w = write_all(tfd, rec.data, rec.length, rec.offset);
+				sum[i].data_bytes += rec.length;
+			} else {
+				w = zero_range(tfd, blockdev, rec.offset, rec.length);
+				sum[i].zero_bytes += rec.length;
+			}
+			sum[i].records++;
+			if (w) {
+				r = fail(err, errlen, -w,
+					 "%s: cannot write record %" PRIu64 " (bytes %" PRIu64 "..%" PRIu64 ") to %s: %s",
+					 files[i], rec.index, rec.offset,
+					 rec.offset + rec.length, target, strerror(-w));
+				goto next;
+			}
+		}
+		if (r < 0) {
+			fail(err, errlen, -r, "%s: %s; %s is left incomplete", files[i], e,
+			     target);
+			goto next;
+		}
+		{
+			snprintf(cs.uuid, sizeof(cs.uuid), "%s", sum[i].uuid);
+			snprintf(cs.ckpt, sizeof(cs.ckpt), "%s", in.new_name);
+			cs.id = in.new_id;
+			cs.size = in.size;
+		}
+next:
+		dl_diff_reader_free(rd);
+		if (fd != STDIN_FILENO)
+			close(fd);
+		if (r < 0)
+			goto out;
+	}
+	if (fsync(tfd)) {
+		r = fail(err, errlen, errno, "cannot flush %s: %s", target, strerror(errno));
+		goto out;
+	}
+	cs.complete = true;
+	r = state_write(spath, &cs);
+	if (r)
+		r = fail(err, errlen, -r, "cannot write the state file %s: %s", spath,
+			 strerror(-r));
+out:
+	close(tfd);
+	return r;
+}
