@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 # Guest-side test runner: runs each VM test (shell tests test_*.sh, C tests
-# test_*) with the timeout from ./settings and prints nested KTAP: each
+# test_*) with the timeout from ./settings (a shell test may set its own
+# with a line "# timeout: SECONDS" near its top) and prints nested KTAP: each
 # test's own KTAP indented by two spaces, then one result line for it.  A
 # test fails if it exits non-zero, times out, reports "not ok", or prints
 # fewer results than its plan announced.
@@ -28,18 +29,23 @@ for t in $list; do
 		echo "not ok $i $t # no such test"
 		continue
 	fi
+	t_timeout=$timeout
 	case $t in
-	*.sh) set -- sh "./$t" ;;
+	*.sh)
+		set -- sh "./$t"
+		own=$(head -n 5 "$t" | sed -n 's/^# timeout: *\([0-9][0-9]*\)$/\1/p')
+		[ -n "$own" ] && t_timeout=$own
+		;;
 	*) set -- "./$t" ;;
 	esac
 	dmesg -c >/dev/null
-	( timeout "$timeout" "$@" 2>&1; echo "rc=$?" >/tmp/rc.$i ) | tee "$out" | sed 's/^/  /'
+	( timeout "$t_timeout" "$@" 2>&1; echo "rc=$?" >/tmp/rc.$i ) | tee "$out" | sed 's/^/  /'
 	rc=$(sed -n 's/^rc=//p' /tmp/rc.$i)
 	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$out" | head -n 1)
 	results=$(grep -c -E '^(not )?ok [0-9]+' "$out")
 	why=
 	if [ "$rc" = 124 ] || [ "$rc" = 143 ]; then
-		why="timed out after ${timeout}s"
+		why="timed out after ${t_timeout}s"
 	elif [ "$rc" != 0 ]; then
 		why="exit status $rc"
 	elif grep -q -E '^not ok [0-9]+' "$out"; then
