@@ -1,0 +1,84 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# timeout: 1500
+# Benchmark (make bench): export and apply against dd with direct I/O.
+#
+# A dirtylog device over 256 MiB of the virtio data disk, 64 KiB blocks,
+# filled with random data.  In BENCH_RUNS rounds (default 5), interleaved:
+#   dd-read      dd iflag=direct bs=1M of the whole data device to /dev/null
+#   export-full  dirtylogctl export (native, every block) to /dev/null
+#   export-half  an incremental after fio wrote 50% of the 64 KiB blocks
+#                at random (fio's random map: each block at most once)
+#   dd-write     dd oflag=direct bs=1M over the whole target (256 MiB of
+#                the spare disk)
+#   apply-full   dirtylogctl apply of a full export (on tmpfs) to it
+# Each with the dm-snapshot, checkpoint and teardown an export does.
+# Ratios: median time over dd's median.  Goals (issue #5): a full export
+# at most 1.1 x dd, half dirty at most 0.75 x dd, a full apply at most
+# 1.1 x dd writing.
+. "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")" || exit 1
+
+RUNS=${BENCH_RUNS:-5}
+W=/tmp/bench_export
+MIB=256
+trap 'dl_cleanup; rm -rf $W' EXIT
+dl_cleanup
+dl_fresh_meta
+rm -rf $W
+mkdir -p $W
+modprobe dm-dirtylog && modprobe dm-snapshot && modprobe loop || exit 1
+export TMPDIR=$W
+ktap_plan 3
+
+dmsetup create bx_data --table "0 $((MIB * 2048)) linear $DL_DATA 0" &&
+	dmsetup create bx_tgt --table "0 $((MIB * 2048)) linear $DL_SPARE 0" &&
+	dmsetup mknodes &&
+	dmsetup create bx --table "0 $((MIB * 2048)) dirtylog $DL_META /dev/mapper/bx_data 128" &&
+	dmsetup mknodes || exit 1
+dd if=/dev/urandom of=/dev/mapper/bx bs=1M count=$MIB oflag=direct 2>/dev/null
+dirtylogctl checkpoint create bx base >/dev/null || exit 1
+
+t() { ./dl_bench_time exec 1 "$@" || echo fail; }
+for r in $(seq 1 "$RUNS"); do
+	echo "$(t dd if=/dev/mapper/bx_data of=/dev/null bs=1M iflag=direct)" >>$W/dd-read
+	echo "$(t dirtylogctl export bx --checkpoint f$r -o /dev/null)" >>$W/export-full
+	dirtylogctl checkpoint delete bx f$r
+	dirtylogctl checkpoint create bx h$r >/dev/null
+	fio --name=half --filename=/dev/mapper/bx --rw=randwrite --bs=64k \
+		--io_size=$((MIB / 2))m --size=${MIB}m --direct=1 --ioengine=libaio \
+		--iodepth=8 --refill_buffers >/dev/null 2>&1
+	echo "$(t dirtylogctl export bx --since h$r --checkpoint g$r -o /dev/null)" >>$W/export-half
+	n=$(dirtylogctl --json dirty bx --since h$r --until g$r |
+		sed -n 's/.*"total_blocks":\([0-9]*\).*/\1/p')
+	echo "$n" >>$W/half-blocks
+	dirtylogctl checkpoint delete bx g$r
+	dirtylogctl checkpoint delete bx h$r
+	echo "$(t dd if=/dev/zero of=/dev/mapper/bx_tgt bs=1M count=$MIB oflag=direct)" >>$W/dd-write
+	dirtylogctl export bx --checkpoint a$r -o $W/full.dld >/dev/null &&
+		dirtylogctl checkpoint delete bx a$r
+	rm -f /var/lib/dirtylogctl/apply-bx_tgt.state
+	echo "$(t dirtylogctl apply --state $W/st $W/full.dld /dev/mapper/bx_tgt)" >>$W/apply-full
+	rm -f $W/full.dld $W/st
+done
+
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+minmax() { sort -n "$1" | awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }'; }
+row() {		# row NAME BASE GOAL
+	if grep -q fail "$W/$1" "$W/$2"; then
+		ktap_result 1 "$1: a run failed"
+		return
+	fi
+	m=$(median "$W/$1")
+	b=$(median "$W/$2")
+	set -- "$1" "$2" "$3" "$m" "$b" $(minmax "$W/$1")
+	ratio=$(awk -v a="$4" -v b="$5" 'BEGIN { printf "%.3f", a / b }')
+	echo "# bench: {\"row\":\"$1\",\"state\":\"vs-$2\",\"target\":\"dirtylog\",\"dev\":\"virtio\",\"block_kib\":64,\"metric\":\"ms\",\"median\":$(($4 / 1000)),\"min\":$(($6 / 1000)),\"max\":$(($7 / 1000)),\"ratio\":$ratio,\"runs\":$RUNS,\"lower_is_better\":true}"
+	awk -v r="$ratio" -v g="$3" 'BEGIN { exit !(r <= g) }'
+	ktap_result $? "goal: $1 <= $3 x $2 (measured $ratio, median $(($4 / 1000)) ms against $(($5 / 1000)) ms)"
+}
+ktap_diag "half-dirty rounds: $(tr '\n' ' ' <$W/half-blocks) of $((MIB * 16)) blocks dirty"
+row export-full dd-read 1.1
+row export-half dd-read 0.75
+row apply-full dd-write 1.1
+ktap_finish
