@@ -41,7 +41,7 @@ dirtylogctl checkpoint create bx base >/dev/null || exit 1
 
 t() { ./dl_bench_time exec 1 "$@" || echo fail; }
 for r in $(seq 1 "$RUNS"); do
-	echo "$(t dd if=/dev/mapper/bx_data of=/dev/null bs=1M iflag=direct)" >>$W/dd-read
+	echo "$(t dd if=/dev/mapper/bx_data of=/dev/null bs=1M iflag=direct status=none)" >>$W/dd-read
 	echo "$(t dirtylogctl export bx --checkpoint f$r -o /dev/null)" >>$W/export-full
 	dirtylogctl checkpoint delete bx f$r
 	dirtylogctl checkpoint create bx h$r >/dev/null
@@ -54,7 +54,7 @@ for r in $(seq 1 "$RUNS"); do
 	echo "$n" >>$W/half-blocks
 	dirtylogctl checkpoint delete bx g$r
 	dirtylogctl checkpoint delete bx h$r
-	echo "$(t dd if=/dev/zero of=/dev/mapper/bx_tgt bs=1M count=$MIB oflag=direct)" >>$W/dd-write
+	echo "$(t dd if=/dev/zero of=/dev/mapper/bx_tgt bs=1M count=$MIB oflag=direct status=none)" >>$W/dd-write
 	dirtylogctl export bx --checkpoint a$r -o $W/full.dld >/dev/null &&
 		dirtylogctl checkpoint delete bx a$r
 	rm -f /var/lib/dirtylogctl/apply-bx_tgt.state
