@@ -89,10 +89,10 @@ endif
 
 userspace: $(BUILD)/bin/dirtylogctl
 
-$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c $(LIB_SRC) $(LIB_HDR) VERSION
+$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c userspace/dirtylogctl-diff.c $(LIB_SRC) $(LIB_HDR) VERSION
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DDL_VERSION='"$(VERSION)"' $(LDFLAGS) -o $@ \
-		userspace/dirtylogctl.c $(LIB_SRC) $(LDLIBS)
+		userspace/dirtylogctl.c userspace/dirtylogctl-diff.c $(LIB_SRC) $(LDLIBS)
 
 tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_PROGS)
 
@@ -115,9 +115,9 @@ $(BUILD)/tests/native/%: tests/native/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kse
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
-$(BUILD)/tests/rig/dl_difftool: tests/rig/dl_difftool.c userspace/dl-diff.c userspace/dl-bmfile.c $(LIB_HDR)
+$(BUILD)/tests/rig/dl_difftool: tests/rig/dl_difftool.c userspace/dl-diff.c userspace/dl-bmfile.c userspace/dl-util.c $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< userspace/dl-diff.c userspace/dl-bmfile.c
+	$(CC) $(CFLAGS) -o $@ $< userspace/dl-diff.c userspace/dl-bmfile.c userspace/dl-util.c
 
 $(BUILD)/tests/vm/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(wildcard tests/vm/*.h) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Apply and verify diff streams: see dl-apply.h. */
 #include "dl-apply.h"
+#include "dl-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +10,6 @@
 #include <limits.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +20,6 @@
 #include "dl-diff.h"
 
 #define STATE_DIR "/var/lib/dirtylogctl"
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return e ? -e : -EIO;
-}
 
 struct chain_state {
 	bool complete;
@@ -77,11 +64,11 @@ static int check_link(const struct dl_stream_summary *s, const char *prev_what,
 	if (s->full)
 		return 0;
 	if (uuid[0] && s->uuid[0] && strcmp(uuid, s->uuid))
-		return fail(err, errlen, EXDEV,
+		return dl_fail(err, errlen, EXDEV,
 			    "%s: from another device instance (%s) than %s (%s)",
 			    s->file, s->uuid, prev_what, uuid);
 	if (strcmp(ckpt, s->base) || (id && s->base_id && id != s->base_id))
-		return fail(err, errlen, EXDEV,
+		return dl_fail(err, errlen, EXDEV,
 			    "%s: starts at checkpoint '%s' (id %" PRIu64 "), but %s ends at '%s' (id %" PRIu64 ")",
 			    s->file, s->base, s->base_id, prev_what, ckpt, id);
 	return 0;
@@ -95,7 +82,7 @@ static int open_stream(const char *file, int *fd, char *err, size_t errlen)
 	}
 	*fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0)
-		return fail(err, errlen, errno, "cannot open %s: %s", file, strerror(errno));
+		return dl_fail(err, errlen, errno, "cannot open %s: %s", file, strerror(errno));
 	return 0;
 }
 
@@ -115,7 +102,7 @@ int dl_verify(char **files, unsigned int n, bool chain,
 			return r;
 		rd = dl_diff_reader_open(fd, &in, e, sizeof(e));
 		if (!rd) {
-			r = fail(err, errlen, errno, "%s: %s", files[i], e);
+			r = dl_fail(err, errlen, errno, "%s: %s", files[i], e);
 			goto next;
 		}
 		summarize(&sum[i], files[i], rd, &in);
@@ -123,7 +110,7 @@ int dl_verify(char **files, unsigned int n, bool chain,
 			r = check_link(&sum[i], files[i - 1], sum[i - 1].uuid,
 				       sum[i - 1].new_name, sum[i - 1].new_id, err, errlen);
 			if (!r && sum[i].full)
-				r = fail(err, errlen, EXDEV, "%s: a full export in the middle of a chain",
+				r = dl_fail(err, errlen, EXDEV, "%s: a full export in the middle of a chain",
 					 files[i]);
 			if (r)
 				goto next;
@@ -136,7 +123,7 @@ int dl_verify(char **files, unsigned int n, bool chain,
 				sum[i].zero_bytes += rec.length;
 		}
 		if (r < 0)
-			fail(err, errlen, -r, "%s: %s", files[i], e);
+			dl_fail(err, errlen, -r, "%s: %s", files[i], e);
 next:
 		dl_diff_reader_free(rd);
 		if (fd != STDIN_FILENO)
@@ -284,25 +271,25 @@ int dl_apply(char **files, unsigned int n, const char *target,
 	(void)progress;
 	tfd = open(target, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (tfd < 0)
-		return fail(err, errlen, errno, "cannot open %s: %s", target, strerror(errno));
+		return dl_fail(err, errlen, errno, "cannot open %s: %s", target, strerror(errno));
 	if (fstat(tfd, &st)) {
-		r = fail(err, errlen, errno, "cannot stat %s: %s", target, strerror(errno));
+		r = dl_fail(err, errlen, errno, "cannot stat %s: %s", target, strerror(errno));
 		goto out;
 	}
 	blockdev = S_ISBLK(st.st_mode);
 	if (!blockdev && !S_ISREG(st.st_mode)) {
-		r = fail(err, errlen, EINVAL, "%s is neither a file nor a block device", target);
+		r = dl_fail(err, errlen, EINVAL, "%s is neither a file nor a block device", target);
 		goto out;
 	}
 	r = state_path(target, blockdev, state, spath, sizeof(spath));
 	if (r) {
-		r = fail(err, errlen, -r, "cannot place the state file of %s: %s", target,
+		r = dl_fail(err, errlen, -r, "cannot place the state file of %s: %s", target,
 			 strerror(-r));
 		goto out;
 	}
 	r = state_read(spath, &cs);
 	if (r < 0) {
-		r = fail(err, errlen, -r, "cannot read the state file %s: %s", spath,
+		r = dl_fail(err, errlen, -r, "cannot read the state file %s: %s", spath,
 			 r == -EBADMSG ? "not a dirtylogctl state file" : strerror(-r));
 		goto out;
 	}
@@ -320,7 +307,7 @@ int dl_apply(char **files, unsigned int n, const char *target,
 			goto out;
 		rd = dl_diff_reader_open(fd, &in, e, sizeof(e));
 		if (!rd) {
-			r = fail(err, errlen, errno, "%s: %s", files[i], e);
+			r = dl_fail(err, errlen, errno, "%s: %s", files[i], e);
 			goto next;
 		}
 		summarize(&sum[i], files[i], rd, &in);
@@ -330,11 +317,11 @@ int dl_apply(char **files, unsigned int n, const char *target,
 					       sum[i - 1].new_name, sum[i - 1].new_id,
 					       err, errlen);
 			else if (!have_state || !cs.ckpt[0])
-				r = fail(err, errlen, EXDEV,
+				r = dl_fail(err, errlen, EXDEV,
 					 "%s: an incremental, but %s holds no applied chain: apply a full export first",
 					 files[i], target);
 			else if (!cs.complete)
-				r = fail(err, errlen, EXDEV,
+				r = dl_fail(err, errlen, EXDEV,
 					 "%s is incomplete (an apply failed part way): start again from a full export",
 					 target);
 			else
@@ -345,12 +332,12 @@ int dl_apply(char **files, unsigned int n, const char *target,
 		}
 		if (blockdev) {
 			if (ioctl(tfd, BLKGETSIZE64, &dev_size)) {
-				r = fail(err, errlen, errno, "cannot size %s: %s", target,
+				r = dl_fail(err, errlen, errno, "cannot size %s: %s", target,
 					 strerror(errno));
 				goto next;
 			}
 			if (dev_size < in.size) {
-				r = fail(err, errlen, ENOSPC,
+				r = dl_fail(err, errlen, ENOSPC,
 					 "%s is too small: %" PRIu64 " bytes, the stream needs %" PRIu64,
 					 target, dev_size, in.size);
 				goto next;
@@ -361,13 +348,13 @@ int dl_apply(char **files, unsigned int n, const char *target,
 			cs.complete = false;
 			r = state_write(spath, &cs);
 			if (r) {
-				r = fail(err, errlen, -r, "cannot write the state file %s: %s",
+				r = dl_fail(err, errlen, -r, "cannot write the state file %s: %s",
 					 spath, strerror(-r));
 				goto next;
 			}
 		}
 		if (!blockdev && ftruncate(tfd, (off_t)in.size)) {
-			r = fail(err, errlen, errno, "cannot size %s to %" PRIu64 " bytes: %s",
+			r = dl_fail(err, errlen, errno, "cannot size %s to %" PRIu64 " bytes: %s",
 				 target, in.size, strerror(errno));
 			goto next;
 		}
@@ -383,7 +370,7 @@ int dl_apply(char **files, unsigned int n, const char *target,
 			}
 			sum[i].records++;
 			if (w) {
-				r = fail(err, errlen, -w,
+				r = dl_fail(err, errlen, -w,
 					 "%s: cannot write record %" PRIu64 " (bytes %" PRIu64 "..%" PRIu64 ") to %s: %s",
 					 files[i], rec.index, rec.offset,
 					 rec.offset + rec.length, target, strerror(-w));
@@ -391,7 +378,7 @@ int dl_apply(char **files, unsigned int n, const char *target,
 			}
 		}
 		if (r < 0) {
-			fail(err, errlen, -r, "%s: %s; %s is left incomplete", files[i], e,
+			dl_fail(err, errlen, -r, "%s: %s; %s is left incomplete", files[i], e,
 			     target);
 			goto next;
 		}
@@ -409,13 +396,13 @@ next:
 			goto out;
 	}
 	if (fsync(tfd)) {
-		r = fail(err, errlen, errno, "cannot flush %s: %s", target, strerror(errno));
+		r = dl_fail(err, errlen, errno, "cannot flush %s: %s", target, strerror(errno));
 		goto out;
 	}
 	cs.complete = true;
 	r = state_write(spath, &cs);
 	if (r)
-		r = fail(err, errlen, -r, "cannot write the state file %s: %s", spath,
+		r = dl_fail(err, errlen, -r, "cannot write the state file %s: %s", spath,
 			 strerror(-r));
 out:
 	close(tfd);

@@ -114,6 +114,12 @@ static inline uint64_t dl_bmfile_body_len(uint64_t nr_blocks)
 uint32_t dl_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /*
+ * dl_crc32c_soft() - the same with tables only (dl_crc32c() uses the CPU's
+ * crc32 instruction when it has one); for tests comparing the two.
+ */
+uint32_t dl_crc32c_soft(uint32_t crc, const void *buf, size_t len);
+
+/*
  * dl_bmfile_alloc() - zero @f and give it @nr_blocks clean blocks.  The
  * caller fills in the other fields.  Returns 0, -EINVAL when @nr_blocks is
  * 0, -EOVERFLOW when the body does not fit in memory's address space, or

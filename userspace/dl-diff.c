@@ -8,12 +8,12 @@
  * is emitted (writer) or consumed (reader), so neither side ever seeks.
  */
 #include "dl-diff.h"
+#include "dl-util.h"
 #include "dl-bmfile.h"		/* dl_crc32c() */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,50 +27,6 @@
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (unsigned int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (unsigned int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (unsigned int i = 0; i < 4; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 static bool all_zero(const uint8_t *p, size_t len)
 {
@@ -99,18 +55,18 @@ int dl_diff_rbd_name_ok(const char *name, char *err, size_t errlen)
 	const char *bad;
 
 	if (!len) {
-		seterr(err, errlen, "invalid rbd snapshot name: the name is empty");
+		dl_seterr(err, errlen, "invalid rbd snapshot name: the name is empty");
 		return -EINVAL;
 	}
 	if (len > DL_RBD_NAME_MAX) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "invalid rbd snapshot name: %zu bytes, rbd reads at most %u",
 		       len, DL_RBD_NAME_MAX);
 		return -EINVAL;
 	}
 	bad = strpbrk(name, "/@");
 	if (bad) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "invalid rbd snapshot name '%s': rbd does not allow '%c' "
 		       "in snapshot names", name, *bad);
 		return -EINVAL;
@@ -130,13 +86,13 @@ static int check_info(const struct dl_diff_info *info, const char *what,
 
 	if (!memchr(info->base_name, 0, sizeof(info->base_name)) ||
 	    !memchr(info->new_name, 0, sizeof(info->new_name))) {
-		seterr(err, errlen, "%s: checkpoint name longer than %u bytes",
+		dl_seterr(err, errlen, "%s: checkpoint name longer than %u bytes",
 		       what, DM_DIRTYLOG_NAME_MAX);
 		return -EINVAL;
 	}
 	if (bs < DM_DIRTYLOG_MIN_BLOCK_SECTORS * SECTOR ||
 	    bs > DM_DIRTYLOG_MAX_BLOCK_SECTORS * SECTOR || (bs & (bs - 1))) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "%s: block size %" PRIu32 " is not a power of two from %u "
 		       "to %u bytes", what, bs,
 		       DM_DIRTYLOG_MIN_BLOCK_SECTORS * SECTOR,
@@ -144,33 +100,33 @@ static int check_info(const struct dl_diff_info *info, const char *what,
 		return -EINVAL;
 	}
 	if (info->size % SECTOR) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "%s: device size %" PRIu64 " is not a multiple of 512",
 		       what, info->size);
 		return -EINVAL;
 	}
 	if (info->full && (info->base_name[0] || info->base_id)) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "%s: a full export has no base checkpoint, but base '%s' "
 		       "(id %" PRIu64 ") is given", what, info->base_name,
 		       info->base_id);
 		return -EINVAL;
 	}
 	if (!info->full && (!info->base_name[0] || !info->base_id)) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "%s: an incremental export needs a base checkpoint name "
 		       "and id", what);
 		return -EINVAL;
 	}
 	if (!info->new_name[0] != !info->new_id) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "%s: new checkpoint '%s' with id %" PRIu64 ": a name needs "
 		       "an id >= 1, and id 0 (now) no name", what, info->new_name,
 		       info->new_id);
 		return -EINVAL;
 	}
 	if (!info->full && info->new_id && info->new_id <= info->base_id) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "%s: new checkpoint id %" PRIu64 " is not after base id %"
 		       PRIu64, what, info->new_id, info->base_id);
 		return -EINVAL;
@@ -206,16 +162,16 @@ struct dl_diff_writer {
 static int write_fail(struct dl_diff_writer *w, int ret)
 {
 	if (ret == -EPIPE)
-		seterr(w->err, w->errlen,
+		dl_seterr(w->err, w->errlen,
 		       "cannot write the %s diff: the reading end of the pipe "
 		       "is closed (broken pipe) after %" PRIu64 " bytes",
 		       format_name(w->fmt), w->written);
 	else if (ret == -ENOSPC)
-		seterr(w->err, w->errlen,
+		dl_seterr(w->err, w->errlen,
 		       "cannot write the %s diff: no space left on device after %"
 		       PRIu64 " bytes", format_name(w->fmt), w->written);
 	else
-		seterr(w->err, w->errlen,
+		dl_seterr(w->err, w->errlen,
 		       "cannot write the %s diff after %" PRIu64 " bytes: %s",
 		       format_name(w->fmt), w->written, strerror(-ret));
 	w->failed = ret;
@@ -282,19 +238,19 @@ static void pack_header(const struct dl_diff_info *info, uint8_t *h)
 
 	memset(h, 0, DL_DIFF_HEADER_SIZE);
 	memcpy(h + DL_DIFF_OFF_MAGIC, DL_DIFF_MAGIC, DL_DIFF_MAGIC_LEN);
-	put_le32(h + DL_DIFF_OFF_VERSION, DL_DIFF_VERSION);
-	put_le32(h + DL_DIFF_OFF_HEADER_SIZE, DL_DIFF_HEADER_SIZE);
-	put_le32(h + DL_DIFF_OFF_FLAGS, flags);
-	put_le32(h + DL_DIFF_OFF_BLOCK_SIZE, info->block_size);
-	put_le64(h + DL_DIFF_OFF_SIZE, info->size);
+	dl_put_le32(h + DL_DIFF_OFF_VERSION, DL_DIFF_VERSION);
+	dl_put_le32(h + DL_DIFF_OFF_HEADER_SIZE, DL_DIFF_HEADER_SIZE);
+	dl_put_le32(h + DL_DIFF_OFF_FLAGS, flags);
+	dl_put_le32(h + DL_DIFF_OFF_BLOCK_SIZE, info->block_size);
+	dl_put_le64(h + DL_DIFF_OFF_SIZE, info->size);
 	memcpy(h + DL_DIFF_OFF_UUID, info->uuid, 16);
-	put_le64(h + DL_DIFF_OFF_BASE_ID, info->base_id);
-	put_le64(h + DL_DIFF_OFF_NEW_ID, info->new_id);
+	dl_put_le64(h + DL_DIFF_OFF_BASE_ID, info->base_id);
+	dl_put_le64(h + DL_DIFF_OFF_NEW_ID, info->new_id);
 	memcpy(h + DL_DIFF_OFF_BASE_NAME, info->base_name,
 	       strlen(info->base_name));
 	memcpy(h + DL_DIFF_OFF_NEW_NAME, info->new_name,
 	       strlen(info->new_name));
-	put_le32(h + DL_DIFF_OFF_HEADER_CRC,
+	dl_put_le32(h + DL_DIFF_OFF_HEADER_CRC,
 		 dl_crc32c(0, h, DL_DIFF_OFF_HEADER_CRC));
 }
 
@@ -306,7 +262,7 @@ static int rbd_name_record(struct dl_diff_writer *w, uint8_t tag,
 	int ret;
 
 	h[0] = tag;
-	put_le32(h + 1, (uint32_t)len);
+	dl_put_le32(h + 1, (uint32_t)len);
 	ret = emit(w, h, sizeof(h));
 	return ret ? ret : emit(w, name, len);
 }
@@ -330,7 +286,7 @@ static int write_start(struct dl_diff_writer *w)
 					      w->info.new_name);
 		if (!ret) {
 			h[0] = DL_RBD_SIZE;
-			put_le64(h + 1, w->info.size);
+			dl_put_le64(h + 1, w->info.size);
 			ret = emit(w, h, 9);
 		}
 		return ret;
@@ -349,18 +305,18 @@ static int raw_setup(struct dl_diff_writer *w)
 		int e = errno;
 
 		if (e == ESPIPE)
-			seterr(w->err, w->errlen,
+			dl_seterr(w->err, w->errlen,
 			       "raw output needs a seekable file or device, not "
 			       "a pipe; use the native or rbd format to stream");
 		else
-			seterr(w->err, w->errlen, "cannot seek the raw output: %s",
+			dl_seterr(w->err, w->errlen, "cannot seek the raw output: %s",
 			       strerror(e));
 		return -e;
 	}
 	if (fstat(w->fd, &st)) {
 		int e = errno;
 
-		seterr(w->err, w->errlen, "cannot stat the raw output: %s",
+		dl_seterr(w->err, w->errlen, "cannot stat the raw output: %s",
 		       strerror(e));
 		return -e;
 	}
@@ -372,14 +328,14 @@ static int raw_setup(struct dl_diff_writer *w)
 	} else if (w->is_blk) {
 		end = lseek(w->fd, 0, SEEK_END);
 		if (end < 0 || (uint64_t)end < w->info.size) {
-			seterr(w->err, w->errlen,
+			dl_seterr(w->err, w->errlen,
 			       "raw output device is %jd bytes, smaller than the "
 			       "%" PRIu64 "-byte image", (intmax_t)end, w->info.size);
 			return -ENOSPC;
 		}
 		w->orig_size = (uint64_t)end;
 	} else {
-		seterr(w->err, w->errlen,
+		dl_seterr(w->err, w->errlen,
 		       "raw output must be a regular file or a block device");
 		return -EINVAL;
 	}
@@ -394,7 +350,7 @@ struct dl_diff_writer *dl_diff_writer_open(enum dl_diff_format f, int fd,
 	int ret;
 
 	if (f != DL_DIFF_NATIVE && f != DL_DIFF_RBD && f != DL_DIFF_RAW) {
-		seterr(err, errlen, "unknown diff format %d", (int)f);
+		dl_seterr(err, errlen, "unknown diff format %d", (int)f);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -436,7 +392,7 @@ out_free:
 	errno = -ret;
 	return NULL;
 out_nomem:
-	seterr(err, errlen, "out of memory");
+	dl_seterr(err, errlen, "out of memory");
 	errno = ENOMEM;
 	return NULL;
 }
@@ -448,26 +404,26 @@ static int check_record(struct dl_diff_writer *w, const char *kind,
 	if (w->failed)
 		return w->failed;
 	if (w->finished) {
-		seterr(w->err, w->errlen,
+		dl_seterr(w->err, w->errlen,
 		       "invalid record: %s record after the end of the diff", kind);
 		return -EINVAL;
 	}
 	if (!len || off % SECTOR || len % SECTOR) {
-		seterr(w->err, w->errlen,
+		dl_seterr(w->err, w->errlen,
 		       "invalid record: %s record [%" PRIu64 ", +%" PRIu64 "): "
 		       "offset and length must be multiples of 512, length > 0",
 		       kind, off, len);
 		return -EINVAL;
 	}
 	if (off < w->next_off) {
-		seterr(w->err, w->errlen,
+		dl_seterr(w->err, w->errlen,
 		       "records out of order: %s record [%" PRIu64 ", %" PRIu64
 		       ") starts before the end of the previous record (%" PRIu64
 		       ")", kind, off, off + len, w->next_off);
 		return -EINVAL;
 	}
 	if (len > w->info.size || off > w->info.size - len) {
-		seterr(w->err, w->errlen,
+		dl_seterr(w->err, w->errlen,
 		       "invalid record: %s record [%" PRIu64 ", +%" PRIu64 ") "
 		       "goes past the device size %" PRIu64, kind, off, len,
 		       w->info.size);
@@ -507,13 +463,13 @@ static int native_record(struct dl_diff_writer *w, uint32_t type,
 	int ret;
 
 	memset(h, 0, sizeof(h));
-	put_le32(h + DL_DIFF_REC_OFF_TYPE, type);
-	put_le64(h + DL_DIFF_REC_OFF_OFFSET, off);
-	put_le64(h + DL_DIFF_REC_OFF_LENGTH, len);
+	dl_put_le32(h + DL_DIFF_REC_OFF_TYPE, type);
+	dl_put_le64(h + DL_DIFF_REC_OFF_OFFSET, off);
+	dl_put_le64(h + DL_DIFF_REC_OFF_LENGTH, len);
 	crc = dl_crc32c(0, h, DL_DIFF_REC_OFF_CRC);
 	if (data)
 		crc = dl_crc32c(crc, data, (size_t)len);
-	put_le32(h + DL_DIFF_REC_OFF_CRC, crc);
+	dl_put_le32(h + DL_DIFF_REC_OFF_CRC, crc);
 	ret = emit(w, h, sizeof(h));
 	if (!ret && data)
 		ret = emit(w, data, (size_t)len);
@@ -527,8 +483,8 @@ static int rbd_record(struct dl_diff_writer *w, uint8_t tag, uint64_t off,
 	int ret;
 
 	h[0] = tag;
-	put_le64(h + 1, off);
-	put_le64(h + 9, len);
+	dl_put_le64(h + 1, off);
+	dl_put_le64(h + 9, len);
 	ret = emit(w, h, sizeof(h));
 	if (!ret && data)
 		ret = emit(w, data, (size_t)len);
@@ -634,7 +590,7 @@ static int sync_out(struct dl_diff_writer *w)
 	if (fsync(w->fd)) {
 		int e = errno;
 
-		seterr(w->err, w->errlen, "cannot fsync the %s diff: %s",
+		dl_seterr(w->err, w->errlen, "cannot fsync the %s diff: %s",
 		       format_name(w->fmt), strerror(e));
 		w->failed = -e;
 		return -e;
@@ -650,17 +606,17 @@ int dl_diff_writer_finish(struct dl_diff_writer *w)
 	if (w->failed)
 		return w->failed;
 	if (w->finished) {
-		seterr(w->err, w->errlen, "the diff is already finished");
+		dl_seterr(w->err, w->errlen, "the diff is already finished");
 		return -EINVAL;
 	}
 	switch (w->fmt) {
 	case DL_DIFF_NATIVE:
 		memset(t, 0, sizeof(t));
-		put_le32(t + DL_DIFF_REC_OFF_TYPE, DL_DIFF_REC_TRAILER);
-		put_le64(t + DL_DIFF_TRL_OFF_RECORDS, w->nr_records);
-		put_le64(t + DL_DIFF_TRL_OFF_BYTES, w->data_bytes);
-		put_le32(t + DL_DIFF_TRL_OFF_STREAM_CRC, w->stream_crc);
-		put_le32(t + DL_DIFF_TRL_OFF_CRC,
+		dl_put_le32(t + DL_DIFF_REC_OFF_TYPE, DL_DIFF_REC_TRAILER);
+		dl_put_le64(t + DL_DIFF_TRL_OFF_RECORDS, w->nr_records);
+		dl_put_le64(t + DL_DIFF_TRL_OFF_BYTES, w->data_bytes);
+		dl_put_le32(t + DL_DIFF_TRL_OFF_STREAM_CRC, w->stream_crc);
+		dl_put_le32(t + DL_DIFF_TRL_OFF_CRC,
 			 dl_crc32c(0, t, DL_DIFF_TRL_OFF_CRC));
 		ret = emit(w, t, sizeof(t));
 		break;
@@ -672,7 +628,7 @@ int dl_diff_writer_finish(struct dl_diff_writer *w)
 		if (w->is_reg && ftruncate(w->fd, (off_t)w->info.size)) {
 			int e = errno;
 
-			seterr(w->err, w->errlen,
+			dl_seterr(w->err, w->errlen,
 			       "cannot set the raw image size to %" PRIu64 ": %s",
 			       w->info.size, strerror(e));
 			w->failed = -e;
@@ -763,7 +719,7 @@ static ssize_t rd(struct dl_diff_reader *r, void *buf, size_t len)
 
 			if (e == EINTR)
 				continue;
-			seterr(r->err, r->errlen,
+			dl_seterr(r->err, r->errlen,
 			       "cannot read the diff at offset %" PRIu64 ": %s",
 			       r->pos + got, strerror(e));
 			return -e;
@@ -797,7 +753,7 @@ static int expect_eof(struct dl_diff_reader *r, const char *marker)
 	if (n < 0)
 		return fail(r, (int)n);
 	if (n) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "trailing garbage: bytes after the %s, at offset %" PRIu64,
 		       marker, at);
 		return fail(r, -EFBIG);
@@ -825,66 +781,66 @@ static int native_open(struct dl_diff_reader *r, uint8_t *h)
 		return (int)n;
 	have = DL_DIFF_MAGIC_LEN + (size_t)n;
 	if (have >= DL_DIFF_OFF_VERSION + 4) {
-		v = get_le32(h + DL_DIFF_OFF_VERSION);
+		v = dl_get_le32(h + DL_DIFF_OFF_VERSION);
 		if (v > DL_DIFF_VERSION) {
-			seterr(r->err, r->errlen,
+			dl_seterr(r->err, r->errlen,
 			       "stream version %" PRIu32 " is newer than this tool "
 			       "supports (version %u)", v, DL_DIFF_VERSION);
 			return -EPROTONOSUPPORT;
 		}
 		if (v != DL_DIFF_VERSION) {
-			seterr(r->err, r->errlen,
+			dl_seterr(r->err, r->errlen,
 			       "unsupported stream version %" PRIu32, v);
 			return -EPROTONOSUPPORT;
 		}
 	}
 	if (have >= DL_DIFF_OFF_HEADER_SIZE + 4) {
-		v = get_le32(h + DL_DIFF_OFF_HEADER_SIZE);
+		v = dl_get_le32(h + DL_DIFF_OFF_HEADER_SIZE);
 		if (v != DL_DIFF_HEADER_SIZE) {
-			seterr(r->err, r->errlen,
+			dl_seterr(r->err, r->errlen,
 			       "unsupported header size %" PRIu32 " (version %u has "
 			       "%u)", v, DL_DIFF_VERSION, DL_DIFF_HEADER_SIZE);
 			return -EPROTONOSUPPORT;
 		}
 	}
 	if (have < DL_DIFF_HEADER_SIZE) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "truncated: the stream ends after %zu bytes, inside the "
 		       "%u-byte header", have, DL_DIFF_HEADER_SIZE);
 		return -ENODATA;
 	}
 	crc = dl_crc32c(0, h, DL_DIFF_OFF_HEADER_CRC);
-	v = get_le32(h + DL_DIFF_OFF_HEADER_CRC);
+	v = dl_get_le32(h + DL_DIFF_OFF_HEADER_CRC);
 	if (crc != v) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "header corrupt: checksum mismatch (stored 0x%08" PRIx32
 		       ", computed 0x%08" PRIx32 ")", v, crc);
 		return -EBADMSG;
 	}
-	flags = get_le32(h + DL_DIFF_OFF_FLAGS);
+	flags = dl_get_le32(h + DL_DIFF_OFF_FLAGS);
 	if (flags & ~(DL_DIFF_FLAG_FULL | DL_DIFF_FLAG_FUZZY)) {
-		seterr(r->err, r->errlen, "unsupported flags 0x%08" PRIx32, flags);
+		dl_seterr(r->err, r->errlen, "unsupported flags 0x%08" PRIx32, flags);
 		return -EBADMSG;
 	}
 	if (!all_zero(h + DL_DIFF_OFF_RESERVED,
 		      DL_DIFF_OFF_HEADER_CRC - DL_DIFF_OFF_RESERVED)) {
-		seterr(r->err, r->errlen, "nonzero reserved bytes in the header");
+		dl_seterr(r->err, r->errlen, "nonzero reserved bytes in the header");
 		return -EBADMSG;
 	}
 	if (!name_ok(h + DL_DIFF_OFF_BASE_NAME) ||
 	    !name_ok(h + DL_DIFF_OFF_NEW_NAME)) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "unterminated name: a checkpoint name in the header has no "
 		       "NUL or nonzero padding");
 		return -EBADMSG;
 	}
 	info->full = flags & DL_DIFF_FLAG_FULL;
 	info->fuzzy = flags & DL_DIFF_FLAG_FUZZY;
-	info->block_size = get_le32(h + DL_DIFF_OFF_BLOCK_SIZE);
-	info->size = get_le64(h + DL_DIFF_OFF_SIZE);
+	info->block_size = dl_get_le32(h + DL_DIFF_OFF_BLOCK_SIZE);
+	info->size = dl_get_le64(h + DL_DIFF_OFF_SIZE);
 	memcpy(info->uuid, h + DL_DIFF_OFF_UUID, 16);
-	info->base_id = get_le64(h + DL_DIFF_OFF_BASE_ID);
-	info->new_id = get_le64(h + DL_DIFF_OFF_NEW_ID);
+	info->base_id = dl_get_le64(h + DL_DIFF_OFF_BASE_ID);
+	info->new_id = dl_get_le64(h + DL_DIFF_OFF_NEW_ID);
 	memcpy(info->base_name, h + DL_DIFF_OFF_BASE_NAME, DL_DIFF_NAME_LEN);
 	memcpy(info->new_name, h + DL_DIFF_OFF_NEW_NAME, DL_DIFF_NAME_LEN);
 	r->stream_crc = dl_crc32c(0, h, DL_DIFF_HEADER_SIZE);
@@ -893,7 +849,7 @@ static int native_open(struct dl_diff_reader *r, uint8_t *h)
 
 static int rbd_truncated(struct dl_diff_reader *r, const char *where)
 {
-	seterr(r->err, r->errlen,
+	dl_seterr(r->err, r->errlen,
 	       "truncated: the rbd diff ends at offset %" PRIu64 " %s", r->pos,
 	       where);
 	return -ENODATA;
@@ -909,9 +865,9 @@ static int rbd_name(struct dl_diff_reader *r, char tag, char *out)
 		return (int)n;
 	if (n < 4)
 		return rbd_truncated(r, "inside a snapshot name record");
-	len = get_le32(b);
+	len = dl_get_le32(b);
 	if (len >= DL_DIFF_NAME_LEN) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "invalid rbd diff: '%c' snapshot name of %" PRIu32
 		       " bytes, longer than the %u this tool supports", tag, len,
 		       DM_DIRTYLOG_NAME_MAX);
@@ -924,7 +880,7 @@ static int rbd_name(struct dl_diff_reader *r, char tag, char *out)
 		return rbd_truncated(r, "inside a snapshot name");
 	out[len] = 0;
 	if (strlen(out) != len || !len) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "invalid rbd diff: '%c' snapshot name is empty or holds a "
 		       "NUL byte", tag);
 		return -EBADMSG;
@@ -951,7 +907,7 @@ static int rbd_open(struct dl_diff_reader *r)
 		case DL_RBD_FROM_SNAP:
 		case DL_RBD_TO_SNAP:
 			if (tag == DL_RBD_FROM_SNAP ? from : to) {
-				seterr(r->err, r->errlen,
+				dl_seterr(r->err, r->errlen,
 				       "invalid rbd diff: second '%c' record at "
 				       "offset %" PRIu64, tag, at);
 				return -EBADMSG;
@@ -964,7 +920,7 @@ static int rbd_open(struct dl_diff_reader *r)
 			break;
 		case DL_RBD_SIZE:
 			if (size) {
-				seterr(r->err, r->errlen,
+				dl_seterr(r->err, r->errlen,
 				       "invalid rbd diff: second 's' record at "
 				       "offset %" PRIu64, at);
 				return -EBADMSG;
@@ -974,12 +930,12 @@ static int rbd_open(struct dl_diff_reader *r)
 				return (int)n;
 			if (n < 8)
 				return rbd_truncated(r, "inside the size record");
-			r->info.size = get_le64(b);
+			r->info.size = dl_get_le64(b);
 			size = true;
 			break;
 		default:
 			if (!size) {
-				seterr(r->err, r->errlen,
+				dl_seterr(r->err, r->errlen,
 				       "invalid rbd diff: no image size ('s') before "
 				       "tag 0x%02x at offset %" PRIu64, tag, at);
 				return -EBADMSG;
@@ -1001,7 +957,7 @@ struct dl_diff_reader *dl_diff_reader_open(int fd, struct dl_diff_info *info,
 	int ret;
 
 	if (!r) {
-		seterr(err, errlen, "out of memory");
+		dl_seterr(err, errlen, "out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -1018,7 +974,7 @@ struct dl_diff_reader *dl_diff_reader_open(int fd, struct dl_diff_info *info,
 	if ((size_t)n < DL_DIFF_MAGIC_LEN &&
 	    (!memcmp(h, DL_DIFF_MAGIC, (size_t)n) ||
 	     !memcmp(h, DL_RBD_BANNER, (size_t)n))) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "truncated: the stream ends after %zd bytes, inside the "
 		       "magic", n);
 		ret = -ENODATA;
@@ -1035,7 +991,7 @@ struct dl_diff_reader *dl_diff_reader_open(int fd, struct dl_diff_info *info,
 		} else if ((size_t)n < DL_RBD_BANNER_LEN - DL_DIFF_MAGIC_LEN) {
 			ret = rbd_truncated(r, "inside the banner");
 		} else if (memcmp(h, DL_RBD_BANNER, DL_RBD_BANNER_LEN)) {
-			seterr(err, errlen,
+			dl_seterr(err, errlen,
 			       "not a diff stream: an rbd diff but not \"rbd diff "
 			       "v1\" (only v1 is supported)");
 			ret = -EPROTONOSUPPORT;
@@ -1043,7 +999,7 @@ struct dl_diff_reader *dl_diff_reader_open(int fd, struct dl_diff_info *info,
 			ret = rbd_open(r);
 		}
 	} else {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "not a diff stream: it starts with neither \"DLDIFF\" nor "
 		       "\"rbd diff v1\"");
 		ret = -EILSEQ;
@@ -1072,7 +1028,7 @@ static int alloc_data(struct dl_diff_reader *r, uint64_t len)
 		return 0;
 	p = realloc(r->data, (size_t)len);
 	if (!p) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "out of memory for %" PRIu64 " bytes of record data", len);
 		return -ENOMEM;
 	}
@@ -1086,7 +1042,7 @@ static int check_extent(struct dl_diff_reader *r, uint64_t at, uint64_t off,
 			uint64_t len, bool aligned)
 {
 	if (!len || (aligned && (off % SECTOR || len % SECTOR))) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "invalid record: record %" PRIu64 " at stream offset %"
 		       PRIu64 " covers [%" PRIu64 ", +%" PRIu64 "): offset and "
 		       "length must be multiples of 512, length > 0", r->index,
@@ -1094,7 +1050,7 @@ static int check_extent(struct dl_diff_reader *r, uint64_t at, uint64_t off,
 		return -EINVAL;
 	}
 	if (off < r->next_off) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "records out of order: record %" PRIu64 " at stream "
 		       "offset %" PRIu64 " starts at byte %" PRIu64 ", before the "
 		       "end of the previous record (byte %" PRIu64 ")", r->index,
@@ -1102,7 +1058,7 @@ static int check_extent(struct dl_diff_reader *r, uint64_t at, uint64_t off,
 		return -EINVAL;
 	}
 	if (len > r->info.size || off > r->info.size - len) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "invalid record: record %" PRIu64 " at stream offset %"
 		       PRIu64 " covers [%" PRIu64 ", +%" PRIu64 "), past the "
 		       "device size %" PRIu64, r->index, at, off, len,
@@ -1120,27 +1076,27 @@ static int native_trailer(struct dl_diff_reader *r, const uint8_t *h,
 
 	memcpy(t, h, DL_DIFF_REC_SIZE);	/* the trailer is one header long */
 	crc = dl_crc32c(0, t, DL_DIFF_TRL_OFF_CRC);
-	v = get_le32(t + DL_DIFF_TRL_OFF_CRC);
-	if (crc != v || get_le32(t + 4)) {
-		seterr(r->err, r->errlen,
+	v = dl_get_le32(t + DL_DIFF_TRL_OFF_CRC);
+	if (crc != v || dl_get_le32(t + 4)) {
+		dl_seterr(r->err, r->errlen,
 		       "trailer corrupt: checksum mismatch in the trailer at "
 		       "offset %" PRIu64, at);
 		return -EBADMSG;
 	}
-	v = get_le32(t + DL_DIFF_TRL_OFF_STREAM_CRC);
+	v = dl_get_le32(t + DL_DIFF_TRL_OFF_STREAM_CRC);
 	if (v != r->stream_crc) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "trailer corrupt: stream checksum mismatch (stored 0x%08"
 		       PRIx32 ", computed 0x%08" PRIx32 ")", v, r->stream_crc);
 		return -EBADMSG;
 	}
-	if (get_le64(t + DL_DIFF_TRL_OFF_RECORDS) != r->nr_records ||
-	    get_le64(t + DL_DIFF_TRL_OFF_BYTES) != r->data_bytes) {
-		seterr(r->err, r->errlen,
+	if (dl_get_le64(t + DL_DIFF_TRL_OFF_RECORDS) != r->nr_records ||
+	    dl_get_le64(t + DL_DIFF_TRL_OFF_BYTES) != r->data_bytes) {
+		dl_seterr(r->err, r->errlen,
 		       "trailer corrupt: the trailer counts %" PRIu64 " records "
 		       "and %" PRIu64 " data bytes, the stream has %" PRIu64
-		       " and %" PRIu64, get_le64(t + DL_DIFF_TRL_OFF_RECORDS),
-		       get_le64(t + DL_DIFF_TRL_OFF_BYTES), r->nr_records,
+		       " and %" PRIu64, dl_get_le64(t + DL_DIFF_TRL_OFF_RECORDS),
+		       dl_get_le64(t + DL_DIFF_TRL_OFF_BYTES), r->nr_records,
 		       r->data_bytes);
 		return -EBADMSG;
 	}
@@ -1158,38 +1114,38 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 	if (n < 0)
 		return (int)n;
 	if (n == 0) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "truncated: the stream ends at offset %" PRIu64 " after %"
 		       PRIu64 " records without a trailer; the export is "
 		       "incomplete", at, r->index);
 		return -ENODATA;
 	}
 	if ((size_t)n < sizeof(h)) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "truncated: the stream ends at offset %" PRIu64 " inside "
 		       "the header of record %" PRIu64, at + (uint64_t)n, r->index);
 		return -ENODATA;
 	}
-	type = get_le32(h + DL_DIFF_REC_OFF_TYPE);
+	type = dl_get_le32(h + DL_DIFF_REC_OFF_TYPE);
 	if (type == DL_DIFF_REC_TRAILER) {
 		return native_trailer(r, h, at);
 	}
-	off = get_le64(h + DL_DIFF_REC_OFF_OFFSET);
-	len = get_le64(h + DL_DIFF_REC_OFF_LENGTH);
+	off = dl_get_le64(h + DL_DIFF_REC_OFF_OFFSET);
+	len = dl_get_le64(h + DL_DIFF_REC_OFF_LENGTH);
 	if (type != DL_DIFF_REC_DATA && type != DL_DIFF_REC_ZERO) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "record corrupt: record %" PRIu64 " at stream offset %"
 		       PRIu64 " has unknown type 0x%08" PRIx32, r->index, at, type);
 		return -EBADMSG;
 	}
-	if (get_le32(h + 4) || get_le32(h + 28)) {
-		seterr(r->err, r->errlen,
+	if (dl_get_le32(h + 4) || dl_get_le32(h + 28)) {
+		dl_seterr(r->err, r->errlen,
 		       "record corrupt: record %" PRIu64 " at stream offset %"
 		       PRIu64 " has nonzero reserved bytes", r->index, at);
 		return -EBADMSG;
 	}
 	if (type == DL_DIFF_REC_DATA && len > DL_DIFF_MAX_DATA) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "record corrupt: record %" PRIu64 " at stream offset %"
 		       PRIu64 " claims %" PRIu64 " bytes of data, more than the "
 		       "%u a record may carry", r->index, at, len,
@@ -1205,7 +1161,7 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 		if (n < 0)
 			return (int)n;
 		if ((uint64_t)n < len) {
-			seterr(r->err, r->errlen,
+			dl_seterr(r->err, r->errlen,
 			       "truncated: the stream ends at offset %" PRIu64
 			       " inside the data of record %" PRIu64 " (stream "
 			       "offset %" PRIu64 ")", r->pos, r->index, at);
@@ -1213,9 +1169,9 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 		}
 		crc = dl_crc32c(crc, r->data, (size_t)len);
 	}
-	stored = get_le32(h + DL_DIFF_REC_OFF_CRC);
+	stored = dl_get_le32(h + DL_DIFF_REC_OFF_CRC);
 	if (crc != stored) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "record corrupt: record %" PRIu64 " at stream offset %"
 		       PRIu64 ": checksum mismatch (stored 0x%08" PRIx32
 		       ", computed 0x%08" PRIx32 ")", r->index, at, stored, crc);
@@ -1290,13 +1246,13 @@ static int rbd_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 		return expect_eof(r, "end record 'e'");
 	if (tag == DL_RBD_FROM_SNAP || tag == DL_RBD_TO_SNAP ||
 	    tag == DL_RBD_SIZE) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "invalid rbd diff: metadata record '%c' at offset %" PRIu64
 		       " after the data records", tag, at);
 		return -EBADMSG;
 	}
 	if (tag != DL_RBD_WRITE && tag != DL_RBD_ZERO) {
-		seterr(r->err, r->errlen,
+		dl_seterr(r->err, r->errlen,
 		       "invalid rbd diff: unknown tag 0x%02x at offset %" PRIu64
 		       " (record %" PRIu64 ")", tag, at, r->index);
 		return -EBADMSG;
@@ -1306,8 +1262,8 @@ static int rbd_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 		return (int)n;
 	if ((size_t)n < sizeof(b))
 		return rbd_truncated(r, "inside a record header");
-	off = get_le64(b);
-	len = get_le64(b + 8);
+	off = dl_get_le64(b);
+	len = dl_get_le64(b + 8);
 	ret = check_extent(r, at, off, len, false);
 	if (ret)
 		return ret;

@@ -5,6 +5,7 @@
  * libdevmapper creates them itself.
  */
 #include "dl-dm.h"
+#include "dl-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,25 +14,10 @@
 #include <linux/dm-ioctl.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-/* Set @err from @fmt and return -@e (a positive errno; EIO when 0). */
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return e ? -e : -EIO;
-}
 
 /*
  * Why device-mapper refused @dmt: the ioctl's errno, else why the control
@@ -63,14 +49,14 @@ static int dm_unavailable(char *err, size_t errlen)
 
 	/* No control node is no device-mapper, not a missing device. */
 	if (fd < 0)
-		return fail(err, errlen, errno == EACCES || errno == EPERM ? errno : EIO,
+		return dl_fail(err, errlen, errno == EACCES || errno == EPERM ? errno : EIO,
 			    "cannot open /dev/mapper/control: %s", strerror(errno));
 	if (ioctl(fd, DM_VERSION, &io) < 0)
 		e = errno;
 	close(fd);
 	if (e)
-		return fail(err, errlen, e, "device-mapper refused: %s", strerror(e));
-	return fail(err, errlen, ENOMEM, "out of memory");
+		return dl_fail(err, errlen, e, "device-mapper refused: %s", strerror(e));
+	return dl_fail(err, errlen, ENOMEM, "out of memory");
 }
 
 /* Is the dirtylog target registered with device-mapper? */
@@ -140,10 +126,10 @@ int dl_blockdev_size(const char *path, uint64_t *bytes, char *err,
 	int r = 0;
 
 	if (fd < 0)
-		return fail(err, errlen, errno, "cannot open %s: %s", path,
+		return dl_fail(err, errlen, errno, "cannot open %s: %s", path,
 			    strerror(errno));
 	if (ioctl(fd, BLKGETSIZE64, bytes) < 0)
-		r = fail(err, errlen, errno, "cannot get size of %s: %s", path,
+		r = dl_fail(err, errlen, errno, "cannot get size of %s: %s", path,
 			 strerror(errno));
 	close(fd);
 	return r;
@@ -173,18 +159,18 @@ int dl_zero_superblock(const char *path, char *err, size_t errlen)
 	/* O_EXCL: refused while anything (a mounted fs, a dm table) holds it. */
 	fd = open(path, O_WRONLY | O_EXCL | O_DIRECT | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, errno, "cannot open %s for formatting: %s",
+		return dl_fail(err, errlen, errno, "cannot open %s for formatting: %s",
 			    path, strerror(errno));
 	if (posix_memalign(&buf, 4096, 4096)) {
 		close(fd);
-		return fail(err, errlen, ENOMEM, "out of memory");
+		return dl_fail(err, errlen, ENOMEM, "out of memory");
 	}
 	memset(buf, 0, 4096);
 	if (pwrite(fd, buf, 4096, 0) != 4096)
-		r = fail(err, errlen, errno ? errno : EIO, "cannot clear the superblock of %s: %s",
+		r = dl_fail(err, errlen, errno ? errno : EIO, "cannot clear the superblock of %s: %s",
 			 path, strerror(errno ? errno : EIO));
 	else if (fsync(fd))
-		r = fail(err, errlen, errno, "cannot flush %s: %s", path, strerror(errno));
+		r = dl_fail(err, errlen, errno, "cannot flush %s: %s", path, strerror(errno));
 	free(buf);
 	close(fd);
 	return r;
@@ -203,31 +189,31 @@ int dl_dm_create(const char *name, const char *metadata, const char *data,
 	if (r)
 		return r;
 	if (bytes < 512)
-		return fail(err, errlen, EINVAL, "data device %s is empty", data);
+		return dl_fail(err, errlen, EINVAL, "data device %s is empty", data);
 	if (snprintf(params, sizeof(params), "%s %s %" PRIu32, metadata, data,
 		     block_sectors) >= (int)sizeof(params))
-		return fail(err, errlen, ENAMETOOLONG, "device paths too long");
+		return dl_fail(err, errlen, ENAMETOOLONG, "device paths too long");
 
 	r = dl_dm_exists(name);
 	if (r > 0)
-		return fail(err, errlen, EEXIST, "a device named %s exists already", name);
+		return dl_fail(err, errlen, EEXIST, "a device named %s exists already", name);
 	dmt = dm_task_create(DM_DEVICE_CREATE);
 	if (!dmt)
 		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name) ||
 	    !dm_task_add_target(dmt, 0, bytes >> 9, DL_TARGET_NAME, params)) {
-		r = fail(err, errlen, EINVAL, "invalid device name or table");
+		r = dl_fail(err, errlen, EINVAL, "invalid device name or table");
 		goto out;
 	}
 	if (!dl_dm_run(dmt, true)) {
 		e = dm_errno(dmt, EINVAL);
 		if (e == EEXIST)
-			r = fail(err, errlen, e, "a device named %s exists already", name);
+			r = dl_fail(err, errlen, e, "a device named %s exists already", name);
 		else if (e == EINVAL && !dl_dm_have_target())
-			r = fail(err, errlen, DL_DM_ENOTARGET,
+			r = dl_fail(err, errlen, DL_DM_ENOTARGET,
 				 "the dirtylog target is not available: dm-dirtylog module not loaded");
 		else
-			r = fail(err, errlen, e,
+			r = dl_fail(err, errlen, e,
 				 "device-mapper refused the table (see the kernel log for the target's reason): %s",
 				 strerror(e));
 		goto out;
@@ -248,14 +234,14 @@ int dl_dm_remove(const char *name, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	if (r > 0)
-		return fail(err, errlen, EINVAL, "%s is not a dirtylog device", name);
+		return dl_fail(err, errlen, EINVAL, "%s is not a dirtylog device", name);
 
 	dmt = dm_task_create(DM_DEVICE_REMOVE);
 	if (!dmt)
 		return dm_unavailable(err, errlen);
 	r = 0;
 	if (!dm_task_set_name(dmt, name) || !dl_dm_run(dmt, true))
-		r = fail(err, errlen, dm_errno(dmt, EBUSY), "cannot remove %s: %s",
+		r = dl_fail(err, errlen, dm_errno(dmt, EBUSY), "cannot remove %s: %s",
 			 name, strerror(dm_errno(dmt, EBUSY)));
 	dm_task_destroy(dmt);
 	return r;
@@ -276,12 +262,12 @@ static int dl_dm_query(const char *name, int type, struct dl_dm_info *info,
 		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
 	    !dm_task_get_info(dmt, &dinfo)) {
-		r = fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
+		r = dl_fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
 			 name, strerror(dm_errno(dmt, EIO)));
 		goto out;
 	}
 	if (!dinfo.exists) {
-		r = fail(err, errlen, ENODEV, "no such device: %s", name);
+		r = dl_fail(err, errlen, ENODEV, "no such device: %s", name);
 		goto out;
 	}
 	info->major = dinfo.major;
@@ -329,7 +315,7 @@ int dl_dm_list(void (*fn)(const struct dl_dm_info *info, void *arg), void *arg,
 	if (!dmt)
 		return dm_unavailable(err, errlen);
 	if (!dm_task_run(dmt) || !(names = dm_task_get_names(dmt))) {
-		count = fail(err, errlen, dm_errno(dmt, EIO),
+		count = dl_fail(err, errlen, dm_errno(dmt, EIO),
 			     "cannot list device-mapper devices (is dm-mod loaded?)");
 		dm_task_destroy(dmt);
 		return count;
@@ -363,11 +349,11 @@ int dl_dm_message(const char *name, const char *msg, char **response,
 		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name) || !dm_task_set_sector(dmt, 0) ||
 	    !dm_task_set_message(dmt, msg)) {
-		r = fail(err, errlen, EINVAL, "invalid device name or message");
+		r = dl_fail(err, errlen, EINVAL, "invalid device name or message");
 		goto out;
 	}
 	if (!dm_task_run(dmt)) {
-		r = fail(err, errlen, dm_errno(dmt, EIO),
+		r = dl_fail(err, errlen, dm_errno(dmt, EIO),
 			 "message '%s' to %s failed: %s", msg, name,
 			 strerror(dm_errno(dmt, EIO)));
 		goto out;
@@ -376,7 +362,7 @@ int dl_dm_message(const char *name, const char *msg, char **response,
 		out = dm_task_get_message_response(dmt);
 		*response = strdup(out ? out : "");
 		if (!*response)
-			r = fail(err, errlen, ENOMEM, "out of memory");
+			r = dl_fail(err, errlen, ENOMEM, "out of memory");
 	}
 out:
 	dm_task_destroy(dmt);
@@ -395,10 +381,10 @@ static int dl_dm_simple(int type, const char *name, bool udev, const char *what,
 	if (!dmt)
 		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name)) {
-		r = fail(err, errlen, EINVAL, "invalid device name %s", name);
+		r = dl_fail(err, errlen, EINVAL, "invalid device name %s", name);
 	} else if (!dl_dm_run(dmt, udev)) {
 		e = dm_errno(dmt, EIO);
-		r = fail(err, errlen, e, "cannot %s %s: %s", what, name, strerror(e));
+		r = dl_fail(err, errlen, e, "cannot %s %s: %s", what, name, strerror(e));
 	}
 	dm_task_destroy(dmt);
 	return r;
@@ -413,16 +399,16 @@ static int dl_dm_load(int type, const char *name, const char *target,
 
 	dl_dm_init();
 	if (type == DM_DEVICE_CREATE && dl_dm_exists(name) > 0)
-		return fail(err, errlen, EEXIST, "a device named %s exists already", name);
+		return dl_fail(err, errlen, EEXIST, "a device named %s exists already", name);
 	dmt = dm_task_create(type);
 	if (!dmt)
 		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name) ||
 	    !dm_task_add_target(dmt, 0, sectors, target, params)) {
-		r = fail(err, errlen, EINVAL, "invalid device name or table");
+		r = dl_fail(err, errlen, EINVAL, "invalid device name or table");
 	} else if (!dl_dm_run(dmt, type == DM_DEVICE_CREATE)) {
 		e = dm_errno(dmt, EINVAL);
-		r = fail(err, errlen, e,
+		r = dl_fail(err, errlen, e,
 			 "device-mapper refused the %s table for %s (see the kernel log): %s",
 			 target, name, strerror(e));
 	}
@@ -468,10 +454,11 @@ int dl_dm_remove_any(const char *name, char *err, size_t errlen)
 	return r;
 }
 
-int dl_dm_open_count(const char *name, int *count, char *err, size_t errlen)
+/* The dm_info of an existing device @name. */
+static int dl_dm_dev_info(const char *name, struct dm_info *info, char *err,
+			  size_t errlen)
 {
 	struct dm_task *dmt;
-	struct dm_info info;
 	int r = 0;
 
 	dl_dm_init();
@@ -479,39 +466,35 @@ int dl_dm_open_count(const char *name, int *count, char *err, size_t errlen)
 	if (!dmt)
 		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
-	    !dm_task_get_info(dmt, &info))
-		r = fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
-			 name, strerror(dm_errno(dmt, EIO)));
-	else if (!info.exists)
-		r = fail(err, errlen, ENODEV, "no such device: %s", name);
-	else
-		*count = info.open_count;
+	    !dm_task_get_info(dmt, info))
+		r = dl_fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
+			    name, strerror(dm_errno(dmt, EIO)));
+	else if (!info->exists)
+		r = dl_fail(err, errlen, ENODEV, "no such device: %s", name);
 	dm_task_destroy(dmt);
+	return r;
+}
+
+int dl_dm_open_count(const char *name, int *count, char *err, size_t errlen)
+{
+	struct dm_info info;
+	int r = dl_dm_dev_info(name, &info, err, errlen);
+
+	if (!r)
+		*count = info.open_count;
 	return r;
 }
 
 int dl_dm_devnum(const char *name, uint32_t *major, uint32_t *minor,
 		 char *err, size_t errlen)
 {
-	struct dm_task *dmt;
 	struct dm_info info;
-	int r = 0;
+	int r = dl_dm_dev_info(name, &info, err, errlen);
 
-	dl_dm_init();
-	dmt = dm_task_create(DM_DEVICE_INFO);
-	if (!dmt)
-		return dm_unavailable(err, errlen);
-	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
-	    !dm_task_get_info(dmt, &info))
-		r = fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
-			 name, strerror(dm_errno(dmt, EIO)));
-	else if (!info.exists)
-		r = fail(err, errlen, ENODEV, "no such device: %s", name);
-	else {
+	if (!r) {
 		*major = info.major;
 		*minor = info.minor;
 	}
-	dm_task_destroy(dmt);
 	return r;
 }
 
@@ -532,7 +515,7 @@ int dl_dm_name_uuid(uint32_t major, uint32_t minor, char *name, size_t namelen,
 		r = dm_errno(dmt, EIO);
 		/* Not a device-mapper device at all. */
 		r = r == ENXIO || r == ENODEV || r == ENOENT ? -ENODEV :
-			fail(err, errlen, r, "cannot query device %u:%u: %s",
+			dl_fail(err, errlen, r, "cannot query device %u:%u: %s",
 			     major, minor, strerror(r));
 	} else if (!info.exists) {
 		r = -ENODEV;
@@ -542,7 +525,7 @@ int dl_dm_name_uuid(uint32_t major, uint32_t minor, char *name, size_t namelen,
 		snprintf(uuid, uuidlen, "%s", u ? u : "");
 	}
 	if (r == -ENODEV)
-		fail(err, errlen, ENODEV, "%u:%u is not a device-mapper device",
+		dl_fail(err, errlen, ENODEV, "%u:%u is not a device-mapper device",
 		     major, minor);
 	dm_task_destroy(dmt);
 	return r;
@@ -564,21 +547,21 @@ int dl_dm_table(const char *name, char *target, size_t targetlen,
 		return dm_unavailable(err, errlen);
 	if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt) ||
 	    !dm_task_get_info(dmt, &info)) {
-		r = fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
+		r = dl_fail(err, errlen, dm_errno(dmt, EIO), "cannot query %s: %s",
 			 name, strerror(dm_errno(dmt, EIO)));
 		goto out;
 	}
 	if (!info.exists) {
-		r = fail(err, errlen, ENODEV, "no such device: %s", name);
+		r = dl_fail(err, errlen, ENODEV, "no such device: %s", name);
 		goto out;
 	}
 	if (dm_get_next_target(dmt, NULL, &start, &length, &type, &p) || !type) {
-		r = fail(err, errlen, EINVAL, "%s does not have exactly one target", name);
+		r = dl_fail(err, errlen, EINVAL, "%s does not have exactly one target", name);
 		goto out;
 	}
 	snprintf(target, targetlen, "%s", type);
 	if (snprintf(params, paramslen, "%s", p ? p : "") >= (int)paramslen)
-		r = fail(err, errlen, E2BIG, "table of %s too long", name);
+		r = dl_fail(err, errlen, E2BIG, "table of %s too long", name);
 	*sectors = length;
 out:
 	dm_task_destroy(dmt);
@@ -593,23 +576,23 @@ int dl_loop_attach(const char *path, char *dev, size_t devlen, int *hold,
 
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, errno, "cannot open %s: %s", path, strerror(errno));
+		return dl_fail(err, errlen, errno, "cannot open %s: %s", path, strerror(errno));
 	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0) {
-		r = fail(err, errlen, errno, "cannot open /dev/loop-control: %s",
+		r = dl_fail(err, errlen, errno, "cannot open /dev/loop-control: %s",
 			 strerror(errno));
 		goto out_fd;
 	}
 	for (int tries = 0; tries < 10; tries++) {
 		n = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (n < 0) {
-			r = fail(err, errlen, errno, "no free loop device: %s", strerror(errno));
+			r = dl_fail(err, errlen, errno, "no free loop device: %s", strerror(errno));
 			break;
 		}
 		snprintf(dev, devlen, "/dev/loop%d", n);
 		lfd = open(dev, O_RDWR | O_CLOEXEC);
 		if (lfd < 0) {
-			r = fail(err, errlen, errno, "cannot open %s: %s", dev, strerror(errno));
+			r = dl_fail(err, errlen, errno, "cannot open %s: %s", dev, strerror(errno));
 			break;
 		}
 		memset(&cfg, 0, sizeof(cfg));
@@ -621,7 +604,7 @@ int dl_loop_attach(const char *path, char *dev, size_t devlen, int *hold,
 			break;
 		}
 		close(lfd);
-		r = fail(err, errlen, errno, "cannot attach %s to %s: %s", path, dev,
+		r = dl_fail(err, errlen, errno, "cannot attach %s to %s: %s", path, dev,
 			 strerror(errno));
 		if (r != -EBUSY)
 			break;	/* EBUSY: another user took it first */

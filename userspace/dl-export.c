@@ -21,13 +21,13 @@
  * min(block size, SEG_BYTES) bytes, data, or zero when it is all zeroes.
  */
 #include "dl-export.h"
+#include "dl-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -49,19 +49,6 @@
 #define COW_MIN_BYTES	(256ull << 20)
 
 volatile int dl_export_interrupted;
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return e ? -e : -EIO;
-}
 
 static double now_s(void)
 {
@@ -242,10 +229,10 @@ static int cow_open(const char *cow, uint64_t bytes, char *dev, size_t devlen,
 		made = fd >= 0;
 	}
 	if (fd < 0)
-		return fail(err, errlen, errno, "cannot open the snapshot store %s: %s",
+		return dl_fail(err, errlen, errno, "cannot open the snapshot store %s: %s",
 			    tmpl, strerror(errno));
 	if (made && ftruncate(fd, (off_t)bytes)) {
-		r = fail(err, errlen, errno, "cannot size the snapshot store %s: %s",
+		r = dl_fail(err, errlen, errno, "cannot size the snapshot store %s: %s",
 			 tmpl, strerror(errno));
 		close(fd);
 		unlink(tmpl);
@@ -306,9 +293,9 @@ static int pit_table(struct pit *p, const char *dev, char *err, size_t errlen)
 	if (r)
 		return r;
 	if (strcmp(target, DL_TARGET_NAME))
-		return fail(err, errlen, EINVAL, "%s is not a dirtylog device", dev);
+		return dl_fail(err, errlen, EINVAL, "%s is not a dirtylog device", dev);
 	if (sscanf(p->params, "%*s %u:%u", &p->data_major, &p->data_minor) != 2)
-		return fail(err, errlen, EINVAL, "cannot parse the table of %s: %s",
+		return dl_fail(err, errlen, EINVAL, "cannot parse the table of %s: %s",
 			    dev, p->params);
 	return 0;
 }
@@ -342,7 +329,7 @@ static int pit_take_lvm(struct pit *p, const char *dev, uint64_t cow_bytes,
 	if (cow_default && cow_bytes > p->lvm.free_bytes && p->lvm.extent_bytes)
 		cow_bytes = p->lvm.free_bytes / p->lvm.extent_bytes * p->lvm.extent_bytes;
 	if (!cow_bytes)
-		return fail(err, errlen, ENOSPC,
+		return dl_fail(err, errlen, ENOSPC,
 			    "--lvm: VG %s has no free extent for the snapshot",
 			    p->lvm.vg);
 
@@ -389,7 +376,7 @@ static int pit_take(struct pit *p, const char *dev, const char *cow,
 		return r;
 	r = sysfs_sectors(p->data_major, p->data_minor, &data_sectors);
 	if (r)
-		return fail(err, errlen, -r, "cannot size data device %u:%u: %s",
+		return dl_fail(err, errlen, -r, "cannot size data device %u:%u: %s",
 			    p->data_major, p->data_minor, strerror(-r));
 	snprintf(p->origin, sizeof(p->origin), "%s.xo", dev);
 	snprintf(p->snap, sizeof(p->snap), "%s.xs", dev);
@@ -405,7 +392,7 @@ static int pit_take(struct pit *p, const char *dev, const char *cow,
 	p->origin_made = true;
 	r = dl_dm_devnum(p->origin, &omaj, &omin, err, errlen);
 	if (!r && swap_data(p->params, omaj, omin, params, sizeof(params)))
-		r = fail(err, errlen, EINVAL, "cannot parse the table of %s: %s",
+		r = dl_fail(err, errlen, EINVAL, "cannot parse the table of %s: %s",
 			 dev, p->params);
 	if (!r)
 		r = dl_dm_reload(dev, DL_TARGET_NAME, params, p->sectors, err, errlen);
@@ -430,7 +417,7 @@ static int pit_take(struct pit *p, const char *dev, const char *cow,
 	if (!r && dl_dm_devnum(p->snap, &smaj, &smin, err, errlen) == 0)
 		snprintf(p->path, sizeof(p->path), "/dev/mapper/%s", p->snap);
 	if (!r && access(p->path, R_OK))
-		r = fail(err, errlen, errno, "snapshot node %s: %s", p->path,
+		r = dl_fail(err, errlen, errno, "snapshot node %s: %s", p->path,
 			 strerror(errno));
 out:
 	if (hold >= 0)
@@ -455,7 +442,7 @@ static int run_hook(const char *path, char *err, size_t errlen)
 		return 0;
 	pid = fork();
 	if (pid < 0)
-		return fail(err, errlen, errno, "cannot run the snapshot hook: %s",
+		return dl_fail(err, errlen, errno, "cannot run the snapshot hook: %s",
 			    strerror(errno));
 	if (!pid) {
 		dup2(STDERR_FILENO, STDOUT_FILENO);	/* stdout may carry the stream */
@@ -464,9 +451,9 @@ static int run_hook(const char *path, char *err, size_t errlen)
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return fail(err, errlen, errno, "snapshot hook: %s", strerror(errno));
+			return dl_fail(err, errlen, errno, "snapshot hook: %s", strerror(errno));
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return fail(err, errlen, EIO, "the snapshot hook failed");
+		return dl_fail(err, errlen, EIO, "the snapshot hook failed");
 	return 0;
 }
 
@@ -681,12 +668,18 @@ static int plan_segments(const struct dmap *m, uint64_t bs, uint64_t size,
 
 static bool all_zero(const void *buf, size_t len)
 {
-	const uint64_t *p = buf;
+	static const char zeroes[65536];
+	const char *p = buf;
 
-	/* len is a multiple of 512 here */
-	for (size_t i = 0; i < len / 8; i++)
-		if (p[i])
+	/* libc's memcmp is vectorised: much faster than a word loop. */
+	while (len) {
+		size_t n = len < sizeof(zeroes) ? len : sizeof(zeroes);
+
+		if (memcmp(p, zeroes, n))
 			return false;
+		p += n;
+		len -= n;
+	}
 	return true;
 }
 
@@ -772,10 +765,10 @@ static int copy_out(int fd, const struct dmap *m, uint64_t bs, uint64_t size,
 
 	r = plan_segments(m, bs, size, &pl.segs, &pl.nr_segs, &res->read_bytes);
 	if (r)
-		return fail(err, errlen, -r, "out of memory");
+		return dl_fail(err, errlen, -r, "out of memory");
 	for (k = 0; k < NR_SLOTS; k++) {
 		if (posix_memalign(&pl.buf[k], 4096, SEG_BYTES)) {
-			r = fail(err, errlen, ENOMEM, "out of memory");
+			r = dl_fail(err, errlen, ENOMEM, "out of memory");
 			goto out;
 		}
 	}
@@ -785,7 +778,7 @@ static int copy_out(int fd, const struct dmap *m, uint64_t bs, uint64_t size,
 		if (pthread_create(&th[nth], NULL, reader, &pl))
 			break;
 	if (!nth) {
-		r = fail(err, errlen, EAGAIN, "cannot start reader threads");
+		r = dl_fail(err, errlen, EAGAIN, "cannot start reader threads");
 		goto out_sync;
 	}
 	progress_init(&pg, mode, res->read_bytes, "read");
@@ -799,11 +792,11 @@ static int copy_out(int fd, const struct dmap *m, uint64_t bs, uint64_t size,
 		       !dl_export_interrupted)
 			pthread_cond_wait(&pl.cond, &pl.lock);
 		if (pl.error)
-			r = fail(err, errlen, pl.error,
+			r = dl_fail(err, errlen, pl.error,
 				 "read error on the source at or after byte %" PRIu64 ": %s",
 				 pl.segs[i].off, strerror(pl.error));
 		else if (dl_export_interrupted)
-			r = fail(err, errlen, EINTR, "interrupted");
+			r = dl_fail(err, errlen, EINTR, "interrupted");
 		pthread_mutex_unlock(&pl.lock);
 		if (r)
 			break;
@@ -886,10 +879,10 @@ static int make_checkpoint(void *arg, char *err, size_t errlen)
 	int r = dl_nl_ckpt_new(ia->nl, ia->sel, 1, ia->name, &id, &nr);
 
 	if (r)
-		return fail(err, errlen, -r, "cannot create checkpoint '%s': %s",
+		return dl_fail(err, errlen, -r, "cannot create checkpoint '%s': %s",
 			    ia->name, ia->nl->err);
 	if (nr != 1 || !id.id)
-		return fail(err, errlen, EIO, "no id for checkpoint '%s' in the reply",
+		return dl_fail(err, errlen, EIO, "no id for checkpoint '%s' in the reply",
 			    ia->name);
 	ia->id = id.id;
 	return 0;
@@ -931,22 +924,22 @@ int dl_export(struct dl_nl *nl, const struct dl_export_opts *o,
 	tmp[0] = 0;
 	r = dl_nl_dev_get(nl, &sel, &dev);
 	if (r)
-		return fail(err, errlen, -r, "%s", nl->err);
+		return dl_fail(err, errlen, -r, "%s", nl->err);
 	if (dev.state != DM_DIRTYLOG_STATE_RW)
-		return fail(err, errlen, EIO,
+		return dl_fail(err, errlen, EIO,
 			    "%s is in state %s: its map cannot be trusted; 'dirtylogctl reset' it and take a full export",
 			    o->device, dev.state == DM_DIRTYLOG_STATE_FAIL ? "fail" : "invalid");
 	r = dl_nl_ckpt_dump(nl, &sel, ids_one, ids_restart, &ids, NULL);
 	if (r)
-		return fail(err, errlen, -r, "%s", nl->err);
+		return dl_fail(err, errlen, -r, "%s", nl->err);
 	if (o->since && !ids.a_id)
-		return fail(err, errlen, ENOENT, "no checkpoint '%s' on %s", o->since,
+		return dl_fail(err, errlen, ENOENT, "no checkpoint '%s' on %s", o->since,
 			    o->device);
 	if (ids.b_id)
-		return fail(err, errlen, EEXIST, "checkpoint '%s' exists already on %s",
+		return dl_fail(err, errlen, EEXIST, "checkpoint '%s' exists already on %s",
 			    o->checkpoint, o->device);
 	if (o->format == DL_EXPORT_QCOW2 && o->since && !o->backing)
-		return fail(err, errlen, EINVAL,
+		return dl_fail(err, errlen, EINVAL,
 			    "an incremental qcow2 export needs --backing (the previous export)");
 	bs = (uint64_t)dev.block_sectors << 9;
 	size = dev.size_sectors << 9;
@@ -956,23 +949,23 @@ int dl_export(struct dl_nl *nl, const struct dl_export_opts *o,
 		/* A device or a fifo: written in place, nothing to rename. */
 		fd = open(o->output, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
-			return fail(err, errlen, errno, "cannot open %s: %s", o->output,
+			return dl_fail(err, errlen, errno, "cannot open %s: %s", o->output,
 				    strerror(errno));
 	} else if (to_stdout) {
 		fd = STDOUT_FILENO;
 	} else {
 		if (snprintf(tmp, sizeof(tmp), "%s.partial", o->output) >= (int)sizeof(tmp))
-			return fail(err, errlen, ENAMETOOLONG, "output name too long");
+			return dl_fail(err, errlen, ENAMETOOLONG, "output name too long");
 		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0)
-			return fail(err, errlen, errno, "cannot create %s: %s", tmp,
+			return dl_fail(err, errlen, errno, "cannot create %s: %s", tmp,
 				    strerror(errno));
 	}
 
 	m.nr = dev.nr_blocks;
 	m.bits = calloc((m.nr + 63) / 64 + 1, 8);
 	if (!m.bits) {
-		r = fail(err, errlen, ENOMEM, "out of memory for a map of %" PRIu64 " blocks",
+		r = dl_fail(err, errlen, ENOMEM, "out of memory for a map of %" PRIu64 " blocks",
 			 m.nr);
 		goto out;
 	}
@@ -1016,7 +1009,7 @@ int dl_export(struct dl_nl *nl, const struct dl_export_opts *o,
 		dopt.arg = &m;
 		r = dl_nl_dirty_fetch(nl, &sel, o->since, o->checkpoint, &dopt);
 		if (r) {
-			r = fail(err, errlen, -r, "cannot read the dirty map: %s", nl->err);
+			r = dl_fail(err, errlen, -r, "cannot read the dirty map: %s", nl->err);
 			goto out;
 		}
 	} else {
@@ -1031,7 +1024,7 @@ int dl_export(struct dl_nl *nl, const struct dl_export_opts *o,
 
 	memset(&info, 0, sizeof(info));
 	if (parse_uuid(dev.instance_uuid, info.uuid)) {
-		r = fail(err, errlen, EIO, "bad instance uuid from the kernel");
+		r = dl_fail(err, errlen, EIO, "bad instance uuid from the kernel");
 		goto out;
 	}
 	info.size = size;
@@ -1074,14 +1067,14 @@ int dl_export(struct dl_nl *nl, const struct dl_export_opts *o,
 	}
 	in = open(src, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	if (in < 0) {
-		r = fail(err, errlen, errno, "cannot open %s: %s", src, strerror(errno));
+		r = dl_fail(err, errlen, errno, "cannot open %s: %s", src, strerror(errno));
 		goto out;
 	}
 	r = copy_out(in, &m, bs, size, &sk, o->progress, res, err, errlen);
 	if (!r)
 		r = sink_finish(&sk);
 	if (!r && tmp[0] && fsync(fd))
-		r = fail(err, errlen, errno, "cannot flush %s: %s", tmp, strerror(errno));
+		r = dl_fail(err, errlen, errno, "cannot flush %s: %s", tmp, strerror(errno));
 out:
 	if (in >= 0)
 		close(in);
@@ -1090,7 +1083,7 @@ out:
 		int r2 = pit_release(&pit, e2, sizeof(e2));
 
 		if (r2 && !r) {
-			r = fail(err, errlen, -r2, "cannot remove the export snapshot: %s", e2);
+			r = dl_fail(err, errlen, -r2, "cannot remove the export snapshot: %s", e2);
 		} else if (r2) {
 			fprintf(stderr, "dirtylogctl export: also cannot remove the export snapshot: %s\n",
 				e2);
@@ -1099,7 +1092,7 @@ out:
 	if (fd >= 0 && !to_stdout)
 		close(fd);
 	if (!r && tmp[0] && rename(tmp, o->output))
-		r = fail(err, errlen, errno, "cannot rename %s to %s: %s", tmp,
+		r = dl_fail(err, errlen, errno, "cannot rename %s to %s: %s", tmp,
 			 o->output, strerror(errno));
 	if (r && tmp[0])
 		unlink(tmp);
@@ -1139,22 +1132,22 @@ int dl_revert(struct dl_nl *nl, const char *device, const char *ckpt,
 	*blocks = *bytes = 0;
 	r = dl_nl_dev_get(nl, &sel, &dev);
 	if (r)
-		return fail(err, errlen, -r, "%s", nl->err);
+		return dl_fail(err, errlen, -r, "%s", nl->err);
 	if (dev.state != DM_DIRTYLOG_STATE_RW)
-		return fail(err, errlen, EIO,
+		return dl_fail(err, errlen, EIO,
 			    "%s is in state %s: what changed is not known; copy the whole image instead",
 			    device, dev.state == DM_DIRTYLOG_STATE_FAIL ? "fail" : "invalid");
 	bs = (uint64_t)dev.block_sectors << 9;
 	size = dev.size_sectors << 9;
 	in = open(image, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
-		return fail(err, errlen, errno, "cannot open %s: %s", image, strerror(errno));
+		return dl_fail(err, errlen, errno, "cannot open %s: %s", image, strerror(errno));
 	if (fstat(in, &st)) {
-		r = fail(err, errlen, errno, "cannot stat %s: %s", image, strerror(errno));
+		r = dl_fail(err, errlen, errno, "cannot stat %s: %s", image, strerror(errno));
 		goto out;
 	}
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < size) {
-		r = fail(err, errlen, EINVAL,
+		r = dl_fail(err, errlen, EINVAL,
 			 "%s is smaller (%" PRIu64 " bytes) than %s (%" PRIu64 " bytes)",
 			 image, (uint64_t)st.st_size, device, size);
 		goto out;
@@ -1167,7 +1160,7 @@ int dl_revert(struct dl_nl *nl, const char *device, const char *ckpt,
 		if (r)
 			goto out;
 		if (users) {
-			r = fail(err, errlen, EBUSY,
+			r = dl_fail(err, errlen, EBUSY,
 				 "%s is in use (%d openers: mounted, held or open): stop its users or pass --force",
 				 device, users);
 			goto out;
@@ -1176,14 +1169,14 @@ int dl_revert(struct dl_nl *nl, const char *device, const char *ckpt,
 	/* O_EXCL: no one mounts or claims it while we write (unless forced). */
 	out = open(path, O_WRONLY | O_CLOEXEC | (force ? 0 : O_EXCL));
 	if (out < 0) {
-		r = fail(err, errlen, errno, "cannot open %s: %s", path, strerror(errno));
+		r = dl_fail(err, errlen, errno, "cannot open %s: %s", path, strerror(errno));
 		goto out;
 	}
 	m.nr = dev.nr_blocks;
 	m.bits = calloc((m.nr + 63) / 64 + 1, 8);
 	buf = malloc(bs < SEG_BYTES ? SEG_BYTES : SEG_BYTES);
 	if (!m.bits || !buf) {
-		r = fail(err, errlen, ENOMEM, "out of memory");
+		r = dl_fail(err, errlen, ENOMEM, "out of memory");
 		goto out;
 	}
 	dopt.extent = dmap_extent;
@@ -1192,7 +1185,7 @@ int dl_revert(struct dl_nl *nl, const char *device, const char *ckpt,
 	dopt.arg = &m;
 	r = dl_nl_dirty_fetch(nl, &sel, ckpt, NULL, &dopt);
 	if (r) {
-		r = fail(err, errlen, -r, "cannot read the dirty map: %s", nl->err);
+		r = dl_fail(err, errlen, -r, "cannot read the dirty map: %s", nl->err);
 		goto out;
 	}
 	dmap_count(&m);
@@ -1201,7 +1194,7 @@ int dl_revert(struct dl_nl *nl, const char *device, const char *ckpt,
 		uint64_t off = b * bs, end = off + bs < size ? off + bs : size;
 
 		if (dl_export_interrupted) {
-			r = fail(err, errlen, EINTR, "interrupted after %" PRIu64 " blocks: the device is part reverted",
+			r = dl_fail(err, errlen, EINTR, "interrupted after %" PRIu64 " blocks: the device is part reverted",
 				 *blocks);
 			goto out;
 		}
@@ -1210,14 +1203,14 @@ int dl_revert(struct dl_nl *nl, const char *device, const char *ckpt,
 			ssize_t n = pread(in, buf, len, (off_t)o);
 
 			if (n != (ssize_t)len) {
-				r = fail(err, errlen, n < 0 ? errno : EIO,
+				r = dl_fail(err, errlen, n < 0 ? errno : EIO,
 					 "cannot read %s at byte %" PRIu64 ": %s", image, o,
 					 n < 0 ? strerror(errno) : "short read");
 				goto out;
 			}
 			n = pwrite(out, buf, len, (off_t)o);
 			if (n != (ssize_t)len) {
-				r = fail(err, errlen, n < 0 ? errno : EIO,
+				r = dl_fail(err, errlen, n < 0 ? errno : EIO,
 					 "cannot write %s at byte %" PRIu64 ": %s", path, o,
 					 n < 0 ? strerror(errno) : "short write");
 				goto out;
@@ -1229,7 +1222,7 @@ int dl_revert(struct dl_nl *nl, const char *device, const char *ckpt,
 		progress_show(&pg, false);
 	}
 	if (fsync(out))
-		r = fail(err, errlen, errno, "cannot flush %s: %s", path, strerror(errno));
+		r = dl_fail(err, errlen, errno, "cannot flush %s: %s", path, strerror(errno));
 	if (pg.mode != DL_PROGRESS_NONE)
 		progress_show(&pg, true);
 out:

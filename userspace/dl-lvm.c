@@ -15,6 +15,7 @@
  * one export, and a daemon started from here would hold our pipes.
  */
 #include "dl-lvm.h"
+#include "dl-util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,7 +23,6 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,19 +34,6 @@
 
 #define OUT_MAX		8192
 #define MSG_MAX		1024
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return e ? -e : -EIO;
-}
 
 static int64_t now_ms(void)
 {
@@ -125,12 +112,12 @@ static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outle
 	if (out)
 		out[0] = 0;
 	if (pipe2(po, O_CLOEXEC))
-		return fail(err, errlen, errno, "cannot run lvm: %s", strerror(errno));
+		return dl_fail(err, errlen, errno, "cannot run lvm: %s", strerror(errno));
 	if (pipe2(pe, O_CLOEXEC)) {
 		r = errno;
 		close(po[0]);
 		close(po[1]);
-		return fail(err, errlen, r, "cannot run lvm: %s", strerror(r));
+		return dl_fail(err, errlen, r, "cannot run lvm: %s", strerror(r));
 	}
 	pid = fork();
 	if (!pid)
@@ -141,7 +128,7 @@ static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outle
 	if (pid < 0) {
 		close(po[0]);
 		close(pe[0]);
-		return fail(err, errlen, r, "cannot run lvm: %s", strerror(r));
+		return dl_fail(err, errlen, r, "cannot run lvm: %s", strerror(r));
 	}
 	pfd[0] = (struct pollfd){ .fd = po[0], .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = pe[0], .events = POLLIN };
@@ -213,7 +200,7 @@ static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outle
 		}
 		if (!done)
 			l->stuck = pid;
-		return fail(err, errlen, ETIMEDOUT,
+		return dl_fail(err, errlen, ETIMEDOUT,
 			    "lvm %s did not finish in %d s and was killed", argv[1],
 			    DL_LVM_TIMEOUT_S);
 	}
@@ -223,9 +210,9 @@ static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outle
 	if (status && WIFEXITED(st))
 		*status = WEXITSTATUS(st);
 	if (WIFEXITED(st))
-		return fail(err, errlen, EIO, "lvm %s failed (exit %d): %s", argv[1],
+		return dl_fail(err, errlen, EIO, "lvm %s failed (exit %d): %s", argv[1],
 			    WEXITSTATUS(st), line[0] ? line : "no message");
-	return fail(err, errlen, EIO, "lvm %s killed by signal %d", argv[1],
+	return dl_fail(err, errlen, EIO, "lvm %s killed by signal %d", argv[1],
 		    WTERMSIG(st));
 }
 
@@ -376,15 +363,15 @@ int dl_lvm_open(struct dl_lvm *l, uint32_t major, uint32_t minor,
 		return r;
 	/* "LVM-" and the VG's and LV's uuids (32 characters each), no layer suffix. */
 	if (r || strncmp(uuid, "LVM-", 4) || strlen(uuid) != 68)
-		return fail(err, errlen, EINVAL,
+		return dl_fail(err, errlen, EINVAL,
 			    "--lvm: data device %u:%u is not an LVM logical volume",
 			    major, minor);
 	if (split_dm_name(name, l->vg, sizeof(l->vg), l->lv, sizeof(l->lv)))
-		return fail(err, errlen, EINVAL,
+		return dl_fail(err, errlen, EINVAL,
 			    "--lvm: data device %u:%u (%s) is not an LVM logical volume",
 			    major, minor, name);
 	if (!lv_name_ok(snap))
-		return fail(err, errlen, EINVAL,
+		return dl_fail(err, errlen, EINVAL,
 			    "--lvm: '%s' is not a valid LVM volume name for the snapshot",
 			    snap);
 	snprintf(l->snap, sizeof(l->snap), "%s", snap);
@@ -413,18 +400,18 @@ int dl_lvm_open(struct dl_lvm *l, uint32_t major, uint32_t minor,
 		if (!pv || !ext || !fr)
 			continue;
 		if (add_pv(filter, sizeof(filter), &fo, pv))
-			return fail(err, errlen, EINVAL,
+			return dl_fail(err, errlen, EINVAL,
 				    "--lvm: cannot build a device filter for PV %s of VG %s",
 				    pv, l->vg);
 		l->extent_bytes = strtoull(ext, NULL, 10);
 		l->free_bytes = strtoull(fr, NULL, 10);
 	}
 	if (!fo)
-		return fail(err, errlen, ENOENT, "--lvm: no PVs found for VG %s", l->vg);
+		return dl_fail(err, errlen, ENOENT, "--lvm: no PVs found for VG %s", l->vg);
 	if (snprintf(l->config, sizeof(l->config),
 		     "devices { ignore_suspended_devices = 1 filter = [ %s\"r|.*|\" ] global_filter = [ %s\"r|.*|\" ] } activation { monitoring = 0 }",
 		     filter, filter) >= (int)sizeof(l->config))
-		return fail(err, errlen, E2BIG, "--lvm: VG %s has too many PVs", l->vg);
+		return dl_fail(err, errlen, E2BIG, "--lvm: VG %s has too many PVs", l->vg);
 
 	/* Through that filter: the LV is the data device, the snapshot's name is free. */
 	{
@@ -443,7 +430,7 @@ int dl_lvm_open(struct dl_lvm *l, uint32_t major, uint32_t minor,
 		if (!lv || !ma || !mi)
 			continue;
 		if (!strcmp(lv, l->snap))
-			return fail(err, errlen, EEXIST,
+			return dl_fail(err, errlen, EEXIST,
 				    "--lvm: LV %s/%s exists (left by an earlier export?): remove it with lvremove",
 				    l->vg, l->snap);
 		if (!strcmp(lv, l->lv) && strtoul(ma, NULL, 10) == major &&
@@ -452,7 +439,7 @@ int dl_lvm_open(struct dl_lvm *l, uint32_t major, uint32_t minor,
 	}
 	snprintf(vglv, sizeof(vglv), "%s/%s", l->vg, l->lv);
 	if (!found)
-		return fail(err, errlen, EINVAL,
+		return dl_fail(err, errlen, EINVAL,
 			    "--lvm: data device %u:%u is not an LVM logical volume (lvs does not list %s as active there)",
 			    major, minor, vglv);
 	return 0;
@@ -488,7 +475,7 @@ int dl_lvm_wait_node(struct dl_lvm *l, char *err, size_t errlen)
 			break;
 		sleep_ms(10);
 	}
-	return fail(err, errlen, errno, "snapshot node %s: %s", l->path,
+	return dl_fail(err, errlen, errno, "snapshot node %s: %s", l->path,
 		    strerror(errno));
 }
 

@@ -9,6 +9,7 @@
  * time.  All qcow2 integers are big-endian and are packed byte by byte.
  */
 #include "dl-qcow2.h"
+#include "dl-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,21 +94,7 @@ struct dl_qcow2 {
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-#define QERR(q, fmt, ...) seterr((q)->msg, sizeof((q)->msg), fmt, ##__VA_ARGS__)
+#define QERR(q, fmt, ...) dl_seterr((q)->msg, sizeof((q)->msg), fmt, ##__VA_ARGS__)
 
 static void put_be16(uint8_t *p, uint16_t v)
 {
@@ -209,18 +196,18 @@ static int check_fd(int fd, char *err, size_t errlen)
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 
-		seterr(err, errlen, "cannot stat the output: %s", strerror(e));
+		dl_seterr(err, errlen, "cannot stat the output: %s", strerror(e));
 		return -e;
 	}
 	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode)) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "the output is a %s: a qcow2 image needs a seekable file (a regular file or a block device)",
 		       S_ISFIFO(st.st_mode) ? "pipe" :
 		       S_ISSOCK(st.st_mode) ? "socket" : "character device");
 		return -ESPIPE;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "the output is neither a regular file nor a block device");
 		return -EINVAL;
 	}
@@ -228,22 +215,22 @@ static int check_fd(int fd, char *err, size_t errlen)
 	if (fl < 0) {
 		int e = errno;
 
-		seterr(err, errlen, "cannot get the output's flags: %s", strerror(e));
+		dl_seterr(err, errlen, "cannot get the output's flags: %s", strerror(e));
 		return -e;
 	}
 	if ((fl & O_ACCMODE) == O_RDONLY) {
-		seterr(err, errlen, "the output is not open for writing");
+		dl_seterr(err, errlen, "the output is not open for writing");
 		return -EBADF;
 	}
 	if (fl & O_APPEND) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "the output is open with O_APPEND: positioned writes would land at its end");
 		return -EINVAL;
 	}
 	if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0) {
 		int e = errno;
 
-		seterr(err, errlen, "cannot truncate the output: %s", strerror(e));
+		dl_seterr(err, errlen, "cannot truncate the output: %s", strerror(e));
 		return -e;
 	}
 	return 0;
@@ -255,13 +242,13 @@ static int check_geometry(uint64_t size, uint32_t cs, char *err, size_t errlen)
 
 	if (cs < DL_QCOW2_MIN_CLUSTER || cs > DL_QCOW2_MAX_CLUSTER ||
 	    (cs & (cs - 1))) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "invalid cluster size %" PRIu32 ": must be a power of two from 512 to 2097152",
 		       cs);
 		return -EINVAL;
 	}
 	if (!size || size % 512) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "invalid size %" PRIu64 ": must be a positive multiple of 512 bytes",
 		       size);
 		return -EINVAL;
@@ -269,7 +256,7 @@ static int check_geometry(uint64_t size, uint32_t cs, char *err, size_t errlen)
 	/* Entries of L1 = guest clusters / entries per L2, rounded up. */
 	l1 = div_round_up(div_round_up(size, cs), cs / 8);
 	if (l1 > DL_QCOW2_MAX_L1_BYTES / 8) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "size %" PRIu64 " needs an L1 table of %" PRIu64
 		       " bytes with %" PRIu32 "-byte clusters; QEMU allows %llu: use larger clusters",
 		       size, l1 * 8, cs, DL_QCOW2_MAX_L1_BYTES);
@@ -288,35 +275,35 @@ struct dl_qcow2 *dl_qcow2_create(int fd, uint64_t size, uint32_t cluster_size,
 	size_t flen = backing_format ? strlen(backing_format) : 0;
 	int ret;
 
-	seterr(err, errlen, "%s", "");
+	dl_seterr(err, errlen, "%s", "");
 	ret = check_geometry(size, cluster_size, err, errlen);
 	if (ret)
 		goto out_errno;
 	if (backing_format && strcmp(backing_format, "qcow2") &&
 	    strcmp(backing_format, "raw")) {
-		seterr(err, errlen, "invalid backing format '%s': must be qcow2 or raw",
+		dl_seterr(err, errlen, "invalid backing format '%s': must be qcow2 or raw",
 		       backing_format);
 		ret = -EINVAL;
 		goto out_errno;
 	}
 	if (backing_format && !backing_file) {
-		seterr(err, errlen, "a backing format without a backing file");
+		dl_seterr(err, errlen, "a backing format without a backing file");
 		ret = -EINVAL;
 		goto out_errno;
 	}
 	if (backing_file && !blen) {
-		seterr(err, errlen, "empty backing file name");
+		dl_seterr(err, errlen, "empty backing file name");
 		ret = -EINVAL;
 		goto out_errno;
 	}
 	if (blen > DL_QCOW2_MAX_BACKING) {
-		seterr(err, errlen, "backing file name of %zu bytes: qcow2 allows %u",
+		dl_seterr(err, errlen, "backing file name of %zu bytes: qcow2 allows %u",
 		       blen, DL_QCOW2_MAX_BACKING);
 		ret = -ENAMETOOLONG;
 		goto out_errno;
 	}
 	if (header_bytes(flen, blen, false) > cluster_size) {
-		seterr(err, errlen,
+		dl_seterr(err, errlen,
 		       "backing file name of %zu bytes does not fit in a header cluster of %" PRIu32 " bytes",
 		       blen, cluster_size);
 		ret = -ENAMETOOLONG;
@@ -355,7 +342,7 @@ struct dl_qcow2 *dl_qcow2_create(int fd, uint64_t size, uint32_t cluster_size,
 		ret = pwrite_zeroes(fd, cluster_size - strlen(UNFINISHED_MARKER),
 				    strlen(UNFINISHED_MARKER));
 	if (ret) {
-		seterr(err, errlen, "cannot write the first cluster: %s",
+		dl_seterr(err, errlen, "cannot write the first cluster: %s",
 		       strerror(-ret));
 		dl_qcow2_free(q);
 		goto out_errno;
@@ -365,7 +352,7 @@ struct dl_qcow2 *dl_qcow2_create(int fd, uint64_t size, uint32_t cluster_size,
 out_free:
 	dl_qcow2_free(q);
 out_nomem:
-	seterr(err, errlen, "out of memory");
+	dl_seterr(err, errlen, "out of memory");
 	ret = -ENOMEM;
 out_errno:
 	errno = -ret;

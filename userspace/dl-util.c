@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "dl-util.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -54,4 +58,25 @@ uint32_t dl_block_size_sectors(uint64_t bytes)
 	    (bytes & (bytes - 1)))
 		return 0;
 	return (uint32_t)(bytes >> 9);
+}
+
+int dl_fail(char *err, size_t errlen, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return e ? -e : -EIO;
+}
+
+void dl_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

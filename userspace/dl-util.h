@@ -3,7 +3,49 @@
 #ifndef DL_UTIL_H
 #define DL_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+/*
+ * dl_fail() - format a reason into @err (of @errlen bytes) and return
+ * -@e (-EIO when @e is 0): the error convention of the library layer.
+ * dl_seterr() - the same without a return value (@err may be NULL).
+ */
+int dl_fail(char *err, size_t errlen, int e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void dl_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Little-endian fields of the file formats, at any alignment. */
+static inline void dl_put_le32(uint8_t *p, uint32_t v)
+{
+	for (unsigned int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void dl_put_le64(uint8_t *p, uint64_t v)
+{
+	for (unsigned int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t dl_get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (unsigned int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static inline uint64_t dl_get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (unsigned int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
 
 /*
  * dl_parse_size() - parse a byte count such as "4096", "64K", "1M", "2G".

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * What the parts of dirtylogctl share: the run's context, exit codes,
+ * option parsing and error reporting (dirtylogctl.c), and the commands
+ * kept in their own files (dirtylogctl-diff.c: export, apply, verify,
+ * revert).
+ */
+#ifndef DIRTYLOGCTL_H
+#define DIRTYLOGCTL_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "dl-nl.h"
+
+enum {
+	EXIT_OPFAIL = 1,	/* refused by the kernel, I/O error, ... */
+	EXIT_USAGE = 2,
+	EXIT_NOTFOUND = 3,	/* ENOENT, ENODEV */
+	EXIT_PERM = 4,		/* EPERM, EACCES */
+	EXIT_NOMODULE = 5,	/* the netlink family is not registered */
+};
+
+/* One run of the tool. */
+struct dl_ctx {
+	bool json;
+	bool uuid;		/* DEVICE arguments are dm uuids */
+	const char *cmd;	/* full command name, for messages */
+	struct dl_nl nl;
+	bool nl_open;
+	char err[512];		/* libdevmapper failures */
+};
+
+/*
+ * Options.  Every command takes --json; those that take DEVICE arguments
+ * also --uuid.  Unknown options and missing arguments are usage errors.
+ */
+#define DL_OPT_JSON	{ "json", no_argument, NULL, 'J' }
+#define DL_OPT_UUID	{ "uuid", no_argument, NULL, 'U' }
+#define DL_OPT_END	{ NULL, 0, NULL, 0 }
+
+int usage_error(struct dl_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The documented exit code for -errno @r. */
+int exit_code(int r);
+/* Netlink failures (-errno @r): the reason is in ctx->nl.err. */
+int nl_error(struct dl_ctx *ctx, int r);
+/* Library failures (-errno @r): the reason is in ctx->err. */
+int op_error(struct dl_ctx *ctx, int r);
+/* Open the netlink client once per run. */
+int ctx_nl(struct dl_ctx *ctx);
+/*
+ * Parse options with @opts, leaving the operands in argv[optind..].  @fn
+ * (may be NULL) takes the command's own options: it returns 0, or 1 for an
+ * option that is not its own.
+ */
+int parse_opts(struct dl_ctx *ctx, int argc, char **argv,
+	       const struct option *opts, int (*fn)(int c, void *priv),
+	       void *priv);
+/* @s as a JSON string. */
+void json_fstr(FILE *f, const char *s);
+void json_str(const char *s);
+
+int cmd_export(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_apply(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_verify(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_revert(struct dl_ctx *ctx, int argc, char **argv);
+
+#endif /* DIRTYLOGCTL_H */
