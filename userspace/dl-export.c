@@ -840,6 +840,67 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Export */
 
+static void json_put(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/*
+ * rbd diff v1 has no place for what is not RBD's (the device instance,
+ * checkpoint ids, block size, fuzzy): they go to FILE.json next to it,
+ * written before the diff is renamed into place.
+ */
+static int write_sidecar(const struct dl_export_opts *o,
+			 const struct dl_nl_dev *dev,
+			 const struct dl_export_result *res, char *err,
+			 size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	FILE *f;
+	int r = 0;
+
+	if (snprintf(path, sizeof(path), "%s.json", o->output) >= (int)sizeof(path))
+		return dl_fail(err, errlen, ENAMETOOLONG, "output name too long");
+	snprintf(tmp, sizeof(tmp), "%s.partial", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return dl_fail(err, errlen, errno, "cannot create %s: %s", tmp,
+			       strerror(errno));
+	fprintf(f, "{\"format\":\"rbd-diff\",\"device\":");
+	json_put(f, o->device);
+	fprintf(f, ",\"instance_uuid\":\"%s\",\"size_bytes\":%" PRIu64
+		",\"block_size_bytes\":%u,\"since\":", dev->instance_uuid,
+		res->size, res->block_size);
+	if (o->since)
+		json_put(f, o->since);
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\"since_id\":%" PRIu64 ",\"checkpoint\":", res->base_id);
+	json_put(f, o->checkpoint);
+	fprintf(f, ",\"id\":%" PRIu64 ",\"fuzzy\":%s,\"dirty_blocks\":%" PRIu64
+		",\"data_bytes\":%" PRIu64 ",\"zero_bytes\":%" PRIu64 "}\n",
+		res->new_id, o->fuzzy ? "true" : "false", res->dirty_blocks,
+		res->data_bytes, res->zero_bytes);
+	if (fflush(f) || fsync(fileno(f)))
+		r = dl_fail(err, errlen, errno, "cannot write %s: %s", tmp, strerror(errno));
+	if (fclose(f) && !r)
+		r = dl_fail(err, errlen, errno, "cannot write %s: %s", tmp, strerror(errno));
+	if (!r && rename(tmp, path))
+		r = dl_fail(err, errlen, errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if (r)
+		unlink(tmp);
+	return r;
+}
+
 struct ckpt_ids {
 	const char *a, *b;
 	uint64_t a_id, b_id;
@@ -1091,6 +1152,8 @@ out:
 	}
 	if (fd >= 0 && !to_stdout)
 		close(fd);
+	if (!r && tmp[0] && o->format == DL_EXPORT_RBD)
+		r = write_sidecar(o, &dev, res, err, errlen);
 	if (!r && tmp[0] && rename(tmp, o->output))
 		r = dl_fail(err, errlen, errno, "cannot rename %s to %s: %s", tmp,
 			 o->output, strerror(errno));

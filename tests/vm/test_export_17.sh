@@ -21,7 +21,9 @@
 #    target marked incomplete and the next incremental is refused.
 # 6. revert copies back only what changed since a checkpoint: the device
 #    equals its golden image again, and the copies are tracked.
-# 7. Also refused: a block device target too small, another device
+# 7. rbd-diff exports have a JSON sidecar with what rbd cannot carry; a
+#    raw export equals its snapshot.
+# 8. Also refused: a block device target too small, another device
 #    instance's incremental, a device in the invalid state; and
 #    --progress json reports on stderr.
 #
@@ -35,7 +37,7 @@ dl_fresh_meta
 modprobe dm-dirtylog || exit 1
 modprobe dm-snapshot || exit 1
 modprobe loop
-ktap_plan 49
+ktap_plan 51
 
 t=/tmp/ex17
 rm -rf $t
@@ -82,6 +84,15 @@ exp f2 --since c1 --checkpoint c2 -o $t/f2.dld
 ktap_result $? "incremental c1..c2"
 exp r2 --since r1 --checkpoint r2 -o $t/r2.rbd --format rbd-diff
 ktap_result $? "incremental rbd-diff r1..r2"
+iu=$(dirtylogctl --json status d17 | sed -n 's/.*"instance_uuid":"\([0-9a-f]*\)".*/\1/p')
+grep -q "\"instance_uuid\":\"$iu\"" $t/r2.rbd.json && grep -q '"since":"r1"' $t/r2.rbd.json &&
+	grep -q '"checkpoint":"r2"' $t/r2.rbd.json && [ -n "$iu" ]
+ktap_result $? "rbd-diff r2 has its JSON sidecar (instance $iu, r1..r2)"
+exp raw1 --checkpoint raw1 -o $t/raw1.img --format raw
+[ $? -eq 0 ] && [ "$(sha $t/raw1.img)" = "$(cat $t/raw1.sha)" ] &&
+	[ "$(stat -c %s $t/raw1.img)" = $((24 * mib)) ]
+ktap_result $? "a full raw export equals its snapshot"
+rm -f $t/raw1.img
 
 # Grow: the slice and then the dirtylog device, to 32 MiB.
 dmsetup suspend d17 && dmsetup reload dx17 --table "0 $((32 * 2048)) linear $DL_DATA 0" &&
