@@ -367,7 +367,7 @@ static int pit_take(struct pit *p, const char *dev, const char *cow,
 {
 	char params[512], cowdev[PATH_MAX], table[PATH_MAX + 64];
 	char e2[256];
-	uint32_t omaj, omin, smaj, smin;
+	uint32_t omaj, omin, smaj, smin, chunk;
 	uint64_t data_sectors;
 	int hold = -1, r, r2;
 
@@ -404,8 +404,16 @@ static int pit_take(struct pit *p, const char *dev, const char *cow,
 	if (r)
 		goto out;
 	/* Nothing writes to D now: the snapshot and the checkpoint are one instant. */
-	snprintf(table, sizeof(table), "%u:%u %s N 8", p->data_major,
-		 p->data_minor, cowdev);
+	/*
+	 * Chunks of the tracking block size, within 64..512 KiB: dm-snapshot
+	 * splits every read into chunks, and a 4 KiB chunk made a 1 MiB read
+	 * 256 bios; a write during the export copies one chunk first.
+	 */
+	if (sscanf(p->params, "%*s %*s %u", &chunk) != 1)
+		chunk = 128;
+	chunk = chunk < 128 ? 128 : chunk > 1024 ? 1024 : chunk;
+	snprintf(table, sizeof(table), "%u:%u %s N %u", p->data_major,
+		 p->data_minor, cowdev, chunk);
 	r = dl_dm_create_table(p->snap, "snapshot", table, data_sectors, err, errlen);
 	if (!r) {
 		p->snap_made = true;

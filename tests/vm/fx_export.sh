@@ -7,7 +7,7 @@
 # as a tar archive at the start of the spare disk for the host, which
 # checks them with real Ceph and qemu-img.
 . "$(dirname "$0")/lib.sh"
-trap 'kill $wpid 2>/dev/null; dl_cleanup' EXIT
+trap 'kill $wpid 2>/dev/null; dl_cleanup; rm -rf /tmp/fx' EXIT
 
 dl_cleanup
 dl_fresh_meta

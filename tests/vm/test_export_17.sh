@@ -30,7 +30,7 @@
 # Data: a dm-linear slice of $DL_DATA (24 MiB, grown to 32 MiB), 64 KiB
 # blocks; work files on tmpfs.
 . "$(dirname "$0")/lib.sh"
-trap 'kill $wpid 2>/dev/null; dl_cleanup' EXIT
+trap 'kill $wpid 2>/dev/null; dl_cleanup; rm -rf /tmp/ex17' EXIT
 
 dl_cleanup
 dl_fresh_meta

@@ -35,6 +35,7 @@ cleanup18() {
 	pvremove -ff -y $DL_SPARE >/dev/null 2>&1
 	[ -n "$lo" ] && losetup -d $lo 2>/dev/null
 	dl_cleanup
+	rm -rf /tmp/lv18
 }
 wpid=
 lo=
