@@ -37,7 +37,7 @@ dl_fresh_meta
 modprobe dm-dirtylog || exit 1
 modprobe dm-snapshot || exit 1
 modprobe loop
-ktap_plan 51
+ktap_plan 52
 
 t=/tmp/ex17
 rm -rf $t
@@ -210,6 +210,12 @@ dirtylogctl apply --state $t/sm.state $t/f1.dld /dev/mapper/sm17 2>$t/a.err >/de
 [ $? -eq 1 ] && grep -q "too small" $t/a.err
 ktap_result $? "apply to a block device too small is refused: $(head -c 100 $t/a.err)"
 dmsetup remove sm17
+# A block device target (data through O_DIRECT): equals the snapshot too.
+dmsetup create bd17 --table "0 $((24 * 2048)) linear $DL_SPARE 0" && dmsetup mknodes &&
+	dirtylogctl apply --state $t/bd.state $t/f1.dld /dev/mapper/bd17 >/dev/null &&
+	[ "$(sha /dev/mapper/bd17)" = "$(cat $t/f1.sha)" ]
+ktap_result $? "apply full c1 to a block device: it equals the snapshot at c1"
+dmsetup remove bd17
 # Another instance: a second dirtylog device over the spare disk.
 dd if=/dev/zero of=$t/m2 bs=1M count=8 2>/dev/null
 lo=$(losetup -f) && losetup $lo $t/m2 &&
