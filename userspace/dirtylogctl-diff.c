@@ -157,12 +157,12 @@ int cmd_export(struct dl_ctx *ctx, int argc, char **argv)
 		FILE *f = strcmp(a.o.output, "-") ? stdout : stderr;
 
 		fprintf(f, "{\"device\":");
-		json_fstr(f, a.o.device);
+		dl_json_str(f, a.o.device);
 		fprintf(f, ",\"checkpoint\":");
-		json_fstr(f, a.o.checkpoint);
+		dl_json_str(f, a.o.checkpoint);
 		fprintf(f, ",\"id\":%" PRIu64 ",\"since\":", res.new_id);
 		if (a.o.since) {
-			json_fstr(f, a.o.since);
+			dl_json_str(f, a.o.since);
 			fprintf(f, ",\"since_id\":%" PRIu64, res.base_id);
 		}
 		else

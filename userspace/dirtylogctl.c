@@ -181,23 +181,9 @@ static int parse_u64(const char *s, uint64_t *v)
 }
 
 /* Print @s as a JSON string (bytes >= 0x80 pass through as UTF-8). */
-void json_fstr(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 void json_str(const char *s)
 {
-	json_fstr(stdout, s);
+	dl_json_str(stdout, s);
 }
 
 /* A growing array of @size-byte items. */

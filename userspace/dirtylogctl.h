@@ -58,8 +58,7 @@ int ctx_nl(struct dl_ctx *ctx);
 int parse_opts(struct dl_ctx *ctx, int argc, char **argv,
 	       const struct option *opts, int (*fn)(int c, void *priv),
 	       void *priv);
-/* @s as a JSON string. */
-void json_fstr(FILE *f, const char *s);
+/* @s as a JSON string on stdout (dl_json_str() for another stream). */
 void json_str(const char *s);
 
 int cmd_export(struct dl_ctx *ctx, int argc, char **argv);

@@ -848,20 +848,6 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Export */
 
-static void json_put(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /*
  * rbd diff v1 has no place for what is not RBD's (the device instance,
  * checkpoint ids, block size, fuzzy): they go to FILE.json next to it,
@@ -884,16 +870,16 @@ static int write_sidecar(const struct dl_export_opts *o,
 		return dl_fail(err, errlen, errno, "cannot create %s: %s", tmp,
 			       strerror(errno));
 	fprintf(f, "{\"format\":\"rbd-diff\",\"device\":");
-	json_put(f, o->device);
+	dl_json_str(f, o->device);
 	fprintf(f, ",\"instance_uuid\":\"%s\",\"size_bytes\":%" PRIu64
 		",\"block_size_bytes\":%u,\"since\":", dev->instance_uuid,
 		res->size, res->block_size);
 	if (o->since)
-		json_put(f, o->since);
+		dl_json_str(f, o->since);
 	else
 		fprintf(f, "null");
 	fprintf(f, ",\"since_id\":%" PRIu64 ",\"checkpoint\":", res->base_id);
-	json_put(f, o->checkpoint);
+	dl_json_str(f, o->checkpoint);
 	fprintf(f, ",\"id\":%" PRIu64 ",\"fuzzy\":%s,\"dirty_blocks\":%" PRIu64
 		",\"data_bytes\":%" PRIu64 ",\"zero_bytes\":%" PRIu64 "}\n",
 		res->new_id, o->fuzzy ? "true" : "false", res->dirty_blocks,

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * dl_fail() - format a reason into @err (of @errlen bytes) and return
@@ -15,6 +16,9 @@ int dl_fail(char *err, size_t errlen, int e, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void dl_seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* dl_json_str() - @s as a JSON string on @f (bytes >= 0x80 as they are). */
+void dl_json_str(FILE *f, const char *s);
 
 /* Little-endian fields of the file formats, at any alignment. */
 static inline void dl_put_le32(uint8_t *p, uint32_t v)
