@@ -7,6 +7,8 @@
 #   make check      dependencies, build, native tests, VM tests on each kernel
 #   make bench      dependencies, build, the benchmarks in a VM on each kernel
 #   make demo       dependencies, build, a short walk-through in a VM
+#   make check-debug  the VM suite on the debug kernel (KASAN, lockdep,
+#                   kmemleak; scripts/debug-kernel builds it once, ~25 min)
 #   make install    the module (through DKMS when dkms is installed), the
 #                   tool, man pages, bash completion; 'make uninstall'
 #
@@ -136,6 +138,32 @@ check-native: all
 
 check-vm: all
 	@scripts/check --vm-only $(BUILD) "$(KVERS)"
+
+# The debug-kernel lane (Documentation/testing.rst, "Debug kernel"): a 6.1
+# kernel with KASAN, lockdep, kmemleak, failslab and fail_make_request,
+# built once and cached outside the tree (scripts/debug-kernel;
+# DL_DEBUG_KERNEL_DIR, default /var/cache/dm-dirtylog/debug-6.1).
+# 'make check' runs a subset on it when it is cached; check-debug builds
+# it if needed and runs every VM test.
+.PHONY: debug-kernel modules-debug check-debug
+debug-kernel:
+	scripts/debug-kernel
+
+modules-debug:
+	@k=$$(scripts/debug-kernel --print-kver) || { echo "no debug kernel; run 'make debug-kernel'" >&2; exit 1; }; \
+	d=$$(scripts/debug-kernel --print-dir); \
+	mkdir -p $(BUILD)/kmod/$$k; \
+	cp -a Kbuild VERSION kernel include $(BUILD)/kmod/$$k/; \
+	$(MAKE) -s -C $$d/linux M=$(abspath $(BUILD))/kmod/$$k W=1 modules 2>&1 | \
+		tee $(BUILD)/kmod/$$k/build.log; \
+	test $${PIPESTATUS[0]:-0} = 0 || exit 1; \
+	if grep -q 'warning:' $(BUILD)/kmod/$$k/build.log; then \
+		echo "module build for $$k has warnings" >&2; exit 1; fi; \
+	test -f $(BUILD)/kmod/$$k/dm-dirtylog.ko
+
+check-debug: deps
+	$(MAKE) all
+	@scripts/check-debug $(BUILD)
 
 # Benchmarks in the VM on each kernel (tests/vm/bench_*.sh); they print
 # their ratios and fail when a speed goal is missed.  Under TCG the guest
