@@ -72,6 +72,24 @@ inj() {
 	sh -c 'echo 1 > /proc/self/make-it-fail; exec "$@"' inj "$@" 2>/dev/null
 }
 
+# One 4 KiB write of random data to block $1 by a dd that failslab may
+# pick once it runs: it waits on a fifo while its make-it-fail is set, so
+# that the injected failures hit the open and the write, not the exec.
+inj_write() {
+	rm -f $T/fifo
+	mkfifo $T/fifo
+	dd if=$T/fifo of=$dev bs=4096 seek="$1" count=1 oflag=direct conv=notrunc 2>/dev/null &
+	p=$!
+	n=0
+	while [ "$(cat /proc/$p/comm 2>/dev/null)" != dd ] && [ $n -lt 50 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	echo 1 > /proc/$p/make-it-fail 2>/dev/null
+	timeout 20 sh -c "head -c 4096 /dev/urandom > $T/fifo"
+	wait $p
+}
+
 fs_on() {		# fs_on PROBABILITY TIMES TASKFILTER(Y/N) [SPACE]
 	echo 1 > $FS/verbose
 	echo N > $FS/ignore-gfp-wait
@@ -98,8 +116,13 @@ step() {
 	w=0
 	while [ $w -lt 3 ]; do
 		b=$(rnd $NB)
-		if $1 dd if=/dev/urandom of=$dev bs=4096 seek="$b" count=1 \
-			oflag=direct conv=notrunc 2>/dev/null; then
+		if [ "$1" = inj ]; then
+			inj_write "$b"
+		else
+			dd if=/dev/urandom of=$dev bs=4096 seek="$b" count=1 \
+				oflag=direct conv=notrunc 2>/dev/null
+		fi
+		if [ $? = 0 ]; then
 			echo "$ck $b" >> $T/acked
 			acked=$((acked + 1))
 		else
@@ -109,9 +132,14 @@ step() {
 	done
 	ck=$((ck + 1))
 	snap c$ck
+	# dmsetup is picked from its exec on: a low probability lets most
+	# get as far as the ioctl.
+	[ "$1" = inj ] && { prob=$(cat $FS/probability); echo 2 > $FS/probability; }
 	if $1 dmsetup message inj 0 checkpoint c$ck >/dev/null 2>&1; then
 		cks=$((cks + 1))
 	fi
+	[ "$1" = inj ] && echo "$prob" > $FS/probability
+	return 0
 }
 
 workload() {		# workload STEPS RUNNER
@@ -219,7 +247,7 @@ dmsetup create inj_m2 --table "0 32768 linear $DL_SPARE 0" &&
 	dmsetup mknodes >/dev/null 2>&1
 table2="0 $((ssz - 32768)) dirtylog /dev/mapper/inj_m2 /dev/mapper/inj_d2 8"
 dl_fresh_meta /dev/mapper/inj_m2
-fs_on 10 100000 Y
+fs_on 3 100000 Y
 loads=0 creates=0 msgs=0
 i=0
 while [ $i -lt 6 ]; do
