@@ -15,7 +15,7 @@ result() {
 count() { printf '%b' "$1" > "$tmp/k"; "$top/scripts/ktap-count" "$tmp/k"; }
 
 echo "KTAP version 1"
-echo "1..9"
+echo "1..11"
 [ "$(count 'KTAP version 1\n1..2\n  1..2\n  ok 1 a\n  ok 2 b\nok 1 t1\n  1..1\n  ok 1 c\nok 2 t2\n')" = "3 0" ]
 result $? "all-pass stream counts leaves"
 [ "$(count 'KTAP version 1\n1..1\n  1..2\n  ok 1 a\n  not ok 2 b\nnot ok 1 t1\n')" = "1 1" ]
@@ -35,6 +35,24 @@ result $? "kernel log scan finds a WARN"
 printf '[    1.0] device-mapper: ioctl: initialised\n[    2.0] reboot: Power down\n' > "$tmp/log"
 [ -z "$("$top/scripts/scan-kernel-log" "$tmp/log")" ]
 result $? "kernel log scan is quiet on a clean boot"
+# The debug kernel (scripts/debug-kernel): every kind of report is found,
+# each on its own, and its banners at boot are not reports.
+ok=0
+for l in 'BUG: KASAN: slab-use-after-free in dl_x+0x1/0x2 [dm_dirtylog]' \
+	'WARNING: possible circular locking dependency detected' \
+	'BUG: sleeping function called from invalid context at mm/slab.h:1' \
+	'kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)' \
+	'kmemleak report: unreferenced object 0xffff888003a1b200 (size 64):'; do
+	printf '[    1.0] ok\n%s\n' "$l" > "$tmp/log"
+	[ -n "$("$top/scripts/scan-kernel-log" "$tmp/log")" ] || { echo "# missed: $l"; ok=1; }
+done
+result $ok "kernel log scan finds KASAN, lockdep, sleeping-in-atomic and kmemleak reports"
+printf '%s\n' '[    0.1] kmemleak: Kernel memory leak detector initialized (mem pool available: 15682)' \
+	'[    0.1] kasan: KernelAddressSanitizer initialized' \
+	'[    0.1] ... MAX_LOCKDEP_SUBCLASSES:  8' \
+	'[    9.0] FAULT_INJECTION: forcing a failure.' > "$tmp/log"
+[ -z "$("$top/scripts/scan-kernel-log" "$tmp/log")" ]
+result $? "kernel log scan is quiet on the debug kernel's boot banners and injected faults"
 
 # A guest that cannot finish in time is killed and reported as a failure.
 kver=$(set -- $("$top/scripts/kvers"); echo "${1:-}")
