@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <limits.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -217,6 +218,39 @@ static int state_write(const char *path, const struct chain_state *cs)
 /* ---------------------------------------------------------------------- */
 /* Apply */
 
+/*
+ * Data for a block device goes through O_DIRECT in aligned pieces (the
+ * page cache would copy it once more and write it back page by page),
+ * written by NR_WRITERS threads from NR_WBUF buffers: the next record is
+ * read and its checksum verified while earlier ones are written, with
+ * several writes in flight.  Records never overlap, so the order in which
+ * the writes complete does not matter; every write has completed (and
+ * its error, if any, is known) before a stream counts as applied.  What
+ * is not aligned to 4 KiB, and image files, go through the page cache.
+ */
+#define DIRECT_ALIGN	4096
+#define DIRECT_BUF	(1u << 20)
+#define NR_WBUF		4
+#define NR_WRITERS	3
+
+struct wbuf {
+	void *buf;
+	uint64_t off, len, rec;	/* rec: the record it belongs to */
+	int state;		/* 0 free, 1 queued, 2 being written */
+};
+
+struct target {
+	int fd, dfd;		/* dfd: O_DIRECT, block devices only (-1) */
+	struct wbuf w[NR_WBUF];
+	pthread_t th[NR_WRITERS];
+	unsigned int nr_threads;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	int error;		/* -errno of the first failed write */
+	uint64_t err_rec, err_off, err_len;
+};
+
 static int write_all(int fd, const void *buf, uint64_t len, uint64_t off)
 {
 	while (len) {
@@ -233,32 +267,168 @@ static int write_all(int fd, const void *buf, uint64_t len, uint64_t off)
 	return 0;
 }
 
-/*
- * Data for a block device goes through O_DIRECT in aligned pieces (the
- * page cache would copy it once more and write it back page by page);
- * what is not aligned to 4 KiB goes through the page cache.
- */
-#define DIRECT_ALIGN	4096
-#define DIRECT_BUF	(1u << 20)
+static void *writer(void *arg)
+{
+	struct target *t = arg;
 
-struct target {
-	int fd, dfd;		/* dfd: O_DIRECT, block devices only (-1) */
-	void *buf;		/* DIRECT_BUF bytes, aligned */
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		struct wbuf *b = NULL;
+		int r;
+
+		for (unsigned int k = 0; k < NR_WBUF && !b; k++)
+			if (t->w[k].state == 1)
+				b = &t->w[k];
+		if (!b) {
+			if (t->stop)
+				break;
+			pthread_cond_wait(&t->cond, &t->lock);
+			continue;
+		}
+		b->state = 2;
+		pthread_mutex_unlock(&t->lock);
+		r = write_all(t->dfd, b->buf, b->len, b->off);
+		pthread_mutex_lock(&t->lock);
+		if (r && !t->error) {
+			t->error = r;
+			t->err_rec = b->rec;
+			t->err_off = b->off;
+			t->err_len = b->len;
+		}
+		b->state = 0;
+		pthread_cond_broadcast(&t->cond);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+/* Set up O_DIRECT writing to block device @path; without it, the page cache. */
+static void target_direct(struct target *t, const char *path)
+{
+	unsigned int k;
+
+	for (k = 0; k < NR_WBUF; k++)
+		if (posix_memalign(&t->w[k].buf, DIRECT_ALIGN, DIRECT_BUF))
+			goto fail;
+	if (pthread_mutex_init(&t->lock, NULL))
+		goto fail;
+	if (pthread_cond_init(&t->cond, NULL)) {
+		pthread_mutex_destroy(&t->lock);
+		goto fail;
+	}
+	t->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	if (t->dfd < 0)
+		goto fail_sync;
+	for (t->nr_threads = 0; t->nr_threads < NR_WRITERS; t->nr_threads++)
+		if (pthread_create(&t->th[t->nr_threads], NULL, writer, t))
+			break;
+	if (t->nr_threads)
+		return;
+	close(t->dfd);
+	t->dfd = -1;
+fail_sync:
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+fail:
+	for (k = 0; k < NR_WBUF; k++) {
+		free(t->w[k].buf);
+		t->w[k].buf = NULL;
+	}
+}
+
+/* Where a write failed: record index and byte range. */
+struct wfail {
+	uint64_t rec, off, len;
 };
 
-static int write_data(struct target *t, const void *data, uint64_t len,
-		      uint64_t off)
+/* Wait until every queued write has completed: 0, or the first failure. */
+static int target_drain(struct target *t, struct wfail *f)
 {
+	int r;
+
+	if (t->dfd < 0)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		bool busy = false;
+
+		for (unsigned int k = 0; k < NR_WBUF; k++)
+			busy |= t->w[k].state != 0;
+		if (!busy)
+			break;
+		pthread_cond_wait(&t->cond, &t->lock);
+	}
+	r = t->error;
+	*f = (struct wfail){ t->err_rec, t->err_off, t->err_len };
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+static void target_close(struct target *t)
+{
+	struct wfail f;
+
+	if (t->dfd < 0)
+		return;
+	target_drain(t, &f);
+	pthread_mutex_lock(&t->lock);
+	t->stop = true;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	for (unsigned int k = 0; k < t->nr_threads; k++)
+		pthread_join(t->th[k], NULL);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+	close(t->dfd);
+	t->dfd = -1;
+	for (unsigned int k = 0; k < NR_WBUF; k++)
+		free(t->w[k].buf);
+}
+
+/*
+ * Write record @rec's data.  O_DIRECT writes are queued; a failure of an
+ * earlier queued write is returned here as soon as it is known.  On
+ * failure @f says which write failed.
+ */
+static int write_data(struct target *t, const void *data, uint64_t len,
+		      uint64_t off, uint64_t rec, struct wfail *f)
+{
+	*f = (struct wfail){ rec, off, len };
 	if (t->dfd < 0 || off % DIRECT_ALIGN || len % DIRECT_ALIGN)
 		return write_all(t->fd, data, len, off);
 	while (len) {
 		uint64_t n = len < DIRECT_BUF ? len : DIRECT_BUF;
-		int r;
+		struct wbuf *b = NULL;
 
-		memcpy(t->buf, data, n);
-		r = write_all(t->dfd, t->buf, n, off);
-		if (r)
+		pthread_mutex_lock(&t->lock);
+		while (!t->error) {
+			for (unsigned int k = 0; k < NR_WBUF && !b; k++)
+				if (t->w[k].state == 0)
+					b = &t->w[k];
+			if (b)
+				break;
+			pthread_cond_wait(&t->cond, &t->lock);
+		}
+		if (t->error) {
+			int r = t->error;
+
+			*f = (struct wfail){ t->err_rec, t->err_off, t->err_len };
+			pthread_mutex_unlock(&t->lock);
 			return r;
+		}
+		pthread_mutex_unlock(&t->lock);
+		/*
+		 * Filled outside the lock: writers only take queued buffers,
+		 * and this thread is the only one that queues.
+		 */
+		memcpy(b->buf, data, n);
+		b->off = off;
+		b->len = n;
+		b->rec = rec;
+		pthread_mutex_lock(&t->lock);
+		b->state = 1;
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
 		data = (const char *)data + n;
 		off += n;
 		len -= n;
@@ -300,9 +470,14 @@ int dl_apply(char **files, unsigned int n, const char *target,
 	struct stat st;
 	bool blockdev, have_state;
 	struct target tg = { .dfd = -1 };
+	struct dl_progress_line pg;
+	uint64_t total = 0, base = 0;
 	int tfd, r;
 
-	(void)progress;
+	for (unsigned int i = 0; i < n; i++)
+		if (strcmp(files[i], "-") && !stat(files[i], &st) && S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	dl_progress_init(&pg, progress, total, "apply");
 	tfd = open(target, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (tfd < 0)
 		return dl_fail(err, errlen, errno, "cannot open %s: %s", target, strerror(errno));
@@ -312,13 +487,8 @@ int dl_apply(char **files, unsigned int n, const char *target,
 	}
 	blockdev = S_ISBLK(st.st_mode);
 	tg.fd = tfd;
-	if (blockdev && !posix_memalign(&tg.buf, DIRECT_ALIGN, DIRECT_BUF)) {
-		tg.dfd = open(target, O_WRONLY | O_DIRECT | O_CLOEXEC);
-		if (tg.dfd < 0) {
-			free(tg.buf);
-			tg.buf = NULL;
-		}
-	}
+	if (blockdev)
+		target_direct(&tg, target);
 	if (!blockdev && !S_ISREG(st.st_mode)) {
 		r = dl_fail(err, errlen, EINVAL, "%s is neither a file nor a block device", target);
 		goto out;
@@ -341,8 +511,9 @@ int dl_apply(char **files, unsigned int n, const char *target,
 		struct dl_diff_reader *rd;
 		struct dl_diff_record rec;
 		struct dl_diff_info in;
+		struct wfail f;
 		uint64_t dev_size;
-		int fd;
+		int fd, w;
 
 		r = open_stream(files[i], &fd, err, errlen);
 		if (r)
@@ -400,24 +571,29 @@ int dl_apply(char **files, unsigned int n, const char *target,
 				 target, in.size, strerror(errno));
 			goto next;
 		}
-		while ((r = dl_diff_read_record(rd, &rec)) == 1) {
-			int w;
-
+		w = 0;
+		while (!w && (r = dl_diff_read_record(rd, &rec)) == 1) {
+			f = (struct wfail){ rec.index, rec.offset, rec.length };
 			if (rec.type == DL_DIFF_DATA) {
-				w = write_data(&tg, rec.data, rec.length, rec.offset);
+				w = write_data(&tg, rec.data, rec.length, rec.offset,
+					       rec.index, &f);
 				sum[i].data_bytes += rec.length;
 			} else {
 				w = zero_range(tfd, blockdev, rec.offset, rec.length);
 				sum[i].zero_bytes += rec.length;
 			}
 			sum[i].records++;
-			if (w) {
-				r = dl_fail(err, errlen, -w,
-					 "%s: cannot write record %" PRIu64 " (bytes %" PRIu64 "..%" PRIu64 ") to %s: %s",
-					 files[i], rec.index, rec.offset,
-					 rec.offset + rec.length, target, strerror(-w));
-				goto next;
-			}
+			pg.done = base + dl_diff_reader_pos(rd);
+			dl_progress_show(&pg, false);
+		}
+		/* Every queued write of the stream has completed before it counts. */
+		if (!w && r >= 0)
+			w = target_drain(&tg, &f);
+		if (w) {
+			r = dl_fail(err, errlen, -w,
+				 "%s: cannot write record %" PRIu64 " (bytes %" PRIu64 "..%" PRIu64 ") to %s: %s",
+				 files[i], f.rec, f.off, f.off + f.len, target, strerror(-w));
+			goto next;
 		}
 		if (r < 0) {
 			dl_fail(err, errlen, -r, "%s: %s; %s is left incomplete", files[i], e,
@@ -431,6 +607,8 @@ int dl_apply(char **files, unsigned int n, const char *target,
 			cs.size = in.size;
 		}
 next:
+		if (rd)
+			base += dl_diff_reader_pos(rd);
 		dl_diff_reader_free(rd);
 		if (fd != STDIN_FILENO)
 			close(fd);
@@ -443,13 +621,16 @@ next:
 	}
 	cs.complete = true;
 	r = state_write(spath, &cs);
+
 	if (r)
 		r = dl_fail(err, errlen, -r, "cannot write the state file %s: %s", spath,
 			 strerror(-r));
 out:
-	if (tg.dfd >= 0)
-		close(tg.dfd);
-	free(tg.buf);
+	if (pg.mode != DL_PROGRESS_NONE) {
+		pg.done = base;
+		dl_progress_show(&pg, true);
+	}
+	target_close(&tg);
 	close(tfd);
 	return r;
 }

@@ -114,6 +114,55 @@ uint32_t dl_crc32c(uint32_t crc, const void *buf, size_t len)
 	return dl_crc32c_soft(crc, buf, len);
 }
 
+/*
+ * Combining.  A crc is the remainder of the message's polynomial times
+ * x^32 modulo P (bit-reflected: bit 31 holds x^0, bit 0 holds x^31), with
+ * the ~0 pre- and post-conditioning.  Appending len_b bytes multiplies A's
+ * remainder by x^(8 len_b) mod P; the conditioning terms cancel, so
+ * crc(AB) = crc(A) * x^(8 len_b) mod P  xor  crc(B).
+ */
+#define CRC32C_POLY_REFLECTED 0x82F63B78u
+
+/* a * b mod P, both reflected. */
+static uint32_t gf2_mulmod(uint32_t a, uint32_t b)
+{
+	uint32_t prod = 0;
+
+	for (uint32_t bit = 1u << 31; bit; bit >>= 1) {
+		if (a & bit)
+			prod ^= b;
+		/* b *= x */
+		b = (b & 1) ? (b >> 1) ^ CRC32C_POLY_REFLECTED : b >> 1;
+	}
+	return prod;
+}
+
+/* pow2[k] = x^(2^k) mod P */
+static uint32_t crc32c_pow2[64];
+static pthread_once_t crc32c_pow2_once = PTHREAD_ONCE_INIT;
+
+static void crc32c_pow2_init(void)
+{
+	uint32_t v = 1u << 30;	/* x^1 */
+
+	for (int k = 0; k < 64; k++) {
+		crc32c_pow2[k] = v;
+		v = gf2_mulmod(v, v);
+	}
+}
+
+uint32_t dl_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+	uint32_t xn = 1u << 31;	/* x^0 */
+	int k = 3;		/* bytes to bits: x^(8 len_b) */
+
+	pthread_once(&crc32c_pow2_once, crc32c_pow2_init);
+	for (; len_b && k < 64; len_b >>= 1, k++)
+		if (len_b & 1)
+			xn = gf2_mulmod(crc32c_pow2[k], xn);
+	return gf2_mulmod(xn, crc_a) ^ crc_b;
+}
+
 uint32_t dl_crc32c_soft(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;

@@ -120,6 +120,15 @@ uint32_t dl_crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t dl_crc32c_soft(uint32_t crc, const void *buf, size_t len);
 
 /*
+ * dl_crc32c_combine() - the crc32c of A followed by B, from @crc_a =
+ * dl_crc32c(0, A, ...), @crc_b = dl_crc32c(0, B, ...) and @len_b, the
+ * length of B, without reading either again: O(log len_b) work.  The diff
+ * streams checksum each record and the whole stream; this is how the
+ * record's data is read once for both.
+ */
+uint32_t dl_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
+/*
  * dl_bmfile_alloc() - zero @f and give it @nr_blocks clean blocks.  The
  * caller fills in the other fields.  Returns 0, -EINVAL when @nr_blocks is
  * 0, -EOVERFLOW when the body does not fit in memory's address space, or

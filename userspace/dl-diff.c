@@ -210,11 +210,15 @@ static int flush_buf(struct dl_diff_writer *w)
 	return ret;
 }
 
-/* Emit @len bytes of a sequential stream. */
-static int emit(struct dl_diff_writer *w, const void *p, size_t len)
+/*
+ * Emit @len bytes of a sequential stream whose crc32c the caller knows
+ * (@crc, native only): the stream checksum extends by combining.
+ */
+static int emit_crc(struct dl_diff_writer *w, const void *p, size_t len,
+		    uint32_t crc)
 {
 	if (w->fmt == DL_DIFF_NATIVE)
-		w->stream_crc = dl_crc32c(w->stream_crc, p, len);
+		w->stream_crc = dl_crc32c_combine(w->stream_crc, crc, len);
 	if (len >= OUT_BUF_SIZE / 2) {
 		int ret = flush_buf(w);
 
@@ -229,6 +233,12 @@ static int emit(struct dl_diff_writer *w, const void *p, size_t len)
 	memcpy(w->buf + w->buf_len, p, len);
 	w->buf_len += len;
 	return 0;
+}
+
+/* Emit @len bytes of a sequential stream. */
+static int emit(struct dl_diff_writer *w, const void *p, size_t len)
+{
+	return emit_crc(w, p, len, w->fmt == DL_DIFF_NATIVE ? dl_crc32c(0, p, len) : 0);
 }
 
 static void pack_header(const struct dl_diff_info *info, uint8_t *h)
@@ -455,24 +465,29 @@ static int pwrite_all(struct dl_diff_writer *w, const void *buf, size_t len,
 	return 0;
 }
 
+/* @known_crc: dl_crc32c(0, data, len) when the caller has it, else NULL. */
 static int native_record(struct dl_diff_writer *w, uint32_t type,
-			 uint64_t off, uint64_t len, const void *data)
+			 uint64_t off, uint64_t len, const void *data,
+			 const uint32_t *known_crc)
 {
 	uint8_t h[DL_DIFF_REC_SIZE];
-	uint32_t crc;
+	uint32_t crc, dcrc = 0;
 	int ret;
 
 	memset(h, 0, sizeof(h));
 	dl_put_le32(h + DL_DIFF_REC_OFF_TYPE, type);
 	dl_put_le64(h + DL_DIFF_REC_OFF_OFFSET, off);
 	dl_put_le64(h + DL_DIFF_REC_OFF_LENGTH, len);
+	/* The data is checksummed once, for the record and the stream. */
 	crc = dl_crc32c(0, h, DL_DIFF_REC_OFF_CRC);
-	if (data)
-		crc = dl_crc32c(crc, data, (size_t)len);
+	if (data) {
+		dcrc = known_crc ? *known_crc : dl_crc32c(0, data, (size_t)len);
+		crc = dl_crc32c_combine(crc, dcrc, len);
+	}
 	dl_put_le32(h + DL_DIFF_REC_OFF_CRC, crc);
 	ret = emit(w, h, sizeof(h));
 	if (!ret && data)
-		ret = emit(w, data, (size_t)len);
+		ret = emit_crc(w, data, (size_t)len, dcrc);
 	return ret;
 }
 
@@ -524,9 +539,11 @@ static int raw_zero(struct dl_diff_writer *w, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int dl_diff_write_data(struct dl_diff_writer *w, uint64_t off, uint64_t len,
-		       const void *buf)
+static int write_data(struct dl_diff_writer *w, uint64_t off, uint64_t len,
+		      const void *buf, const uint32_t *known_crc)
 {
+	/* @known_crc covers all of @buf: of use only when one record does. */
+	const uint32_t *whole_crc = len <= DL_DIFF_MAX_DATA ? known_crc : NULL;
 	const uint8_t *p = buf;
 	int ret = check_record(w, "data", off, len);
 
@@ -538,7 +555,7 @@ int dl_diff_write_data(struct dl_diff_writer *w, uint64_t off, uint64_t len,
 
 		switch (w->fmt) {
 		case DL_DIFF_NATIVE:
-			ret = native_record(w, DL_DIFF_REC_DATA, off, n, p);
+			ret = native_record(w, DL_DIFF_REC_DATA, off, n, p, whole_crc);
 			break;
 		case DL_DIFF_RBD:
 			ret = rbd_record(w, DL_RBD_WRITE, off, n, p);
@@ -558,6 +575,18 @@ int dl_diff_write_data(struct dl_diff_writer *w, uint64_t off, uint64_t len,
 	return 0;
 }
 
+int dl_diff_write_data(struct dl_diff_writer *w, uint64_t off, uint64_t len,
+		       const void *buf)
+{
+	return write_data(w, off, len, buf, NULL);
+}
+
+int dl_diff_write_data_crc(struct dl_diff_writer *w, uint64_t off, uint64_t len,
+			   const void *buf, uint32_t crc)
+{
+	return write_data(w, off, len, buf, &crc);
+}
+
 int dl_diff_write_zero(struct dl_diff_writer *w, uint64_t off, uint64_t len)
 {
 	int ret = check_record(w, "zero", off, len);
@@ -567,7 +596,7 @@ int dl_diff_write_zero(struct dl_diff_writer *w, uint64_t off, uint64_t len)
 	w->next_off = off + len;
 	switch (w->fmt) {
 	case DL_DIFF_NATIVE:
-		ret = native_record(w, DL_DIFF_REC_ZERO, off, len, NULL);
+		ret = native_record(w, DL_DIFF_REC_ZERO, off, len, NULL, NULL);
 		break;
 	case DL_DIFF_RBD:
 		ret = rbd_record(w, DL_RBD_ZERO, off, len, NULL);
@@ -1014,6 +1043,11 @@ out:
 	return r;
 }
 
+uint64_t dl_diff_reader_pos(const struct dl_diff_reader *r)
+{
+	return r->pos;
+}
+
 enum dl_diff_format dl_diff_reader_format(const struct dl_diff_reader *r)
 {
 	return r->fmt;
@@ -1107,7 +1141,7 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 {
 	uint8_t h[DL_DIFF_REC_SIZE];
 	uint64_t at = r->pos, off, len;
-	uint32_t type, crc, stored;
+	uint32_t type, crc, stored, dcrc = 0;
 	ssize_t n = rd(r, h, sizeof(h));
 	int ret;
 
@@ -1167,7 +1201,8 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 			       "offset %" PRIu64 ")", r->pos, r->index, at);
 			return -ENODATA;
 		}
-		crc = dl_crc32c(crc, r->data, (size_t)len);
+		dcrc = dl_crc32c(0, r->data, (size_t)len);
+		crc = dl_crc32c_combine(crc, dcrc, len);
 	}
 	stored = dl_get_le32(h + DL_DIFF_REC_OFF_CRC);
 	if (crc != stored) {
@@ -1182,7 +1217,7 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 		return ret;
 	r->stream_crc = dl_crc32c(r->stream_crc, h, sizeof(h));
 	if (type == DL_DIFF_REC_DATA) {
-		r->stream_crc = dl_crc32c(r->stream_crc, r->data, (size_t)len);
+		r->stream_crc = dl_crc32c_combine(r->stream_crc, dcrc, len);
 		r->data_bytes += len;
 	}
 	r->nr_records++;

@@ -219,6 +219,15 @@ struct dl_diff_writer *dl_diff_writer_open(enum dl_diff_format f, int fd,
 int dl_diff_write_data(struct dl_diff_writer *w, uint64_t off, uint64_t len,
 		       const void *buf);
 
+/*
+ * dl_diff_write_data_crc() - the same, when the caller has already
+ * computed @crc = dl_crc32c(0, @buf, @len) (@len at most
+ * DL_DIFF_MAX_DATA): the native writer then does not read the data again
+ * to checksum it.
+ */
+int dl_diff_write_data_crc(struct dl_diff_writer *w, uint64_t off, uint64_t len,
+			   const void *buf, uint32_t crc);
+
 /* dl_diff_write_zero() - @len bytes of zeroes at @off; as above. */
 int dl_diff_write_zero(struct dl_diff_writer *w, uint64_t off, uint64_t len);
 
@@ -267,6 +276,9 @@ struct dl_diff_reader *dl_diff_reader_open(int fd, struct dl_diff_info *info,
 
 /* Format of the stream: DL_DIFF_NATIVE or DL_DIFF_RBD. */
 enum dl_diff_format dl_diff_reader_format(const struct dl_diff_reader *r);
+
+/* dl_diff_reader_pos() - bytes of the stream consumed so far. */
+uint64_t dl_diff_reader_pos(const struct dl_diff_reader *r);
 
 /*
  * dl_diff_read_record() - the next record into @rec.  Returns 1 with a

@@ -26,6 +26,23 @@ enum dl_progress {
 	DL_PROGRESS_JSON,	/* one JSON object per line on stderr */
 };
 
+/*
+ * A progress report on stderr for export, apply and revert: "WHAT: done /
+ * total MiB, rate, ETA" rewritten in place at most once a second (auto,
+ * when stderr is a terminal), or one JSON object per line (json).
+ */
+struct dl_progress_line {
+	enum dl_progress mode;	/* auto resolved: none or auto (= a line) */
+	uint64_t total, done;	/* bytes */
+	double start, last;
+	const char *what;
+};
+
+void dl_progress_init(struct dl_progress_line *pg, enum dl_progress mode,
+		      uint64_t total, const char *what);
+/* Show @pg (at most once a second unless @final, which ends the line). */
+void dl_progress_show(struct dl_progress_line *pg, bool final);
+
 struct dl_export_opts {
 	const char *device;	/* dm name of the dirtylog device */
 	const char *since;	/* base checkpoint; NULL: full export */

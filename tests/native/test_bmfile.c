@@ -371,6 +371,42 @@ TEST(crc32c_matches_bitwise_model)
 	}
 }
 
+/*
+ * crc(A) and crc(B) combine to crc(AB): against the bitwise model at small
+ * sizes, and against dl_crc32c() (checked above) over up to 4 MiB.
+ */
+TEST(crc32c_combine_matches_model)
+{
+	const size_t big = 4 << 20;
+	uint8_t *buf = malloc(big);
+
+	ASSERT_NE(NULL, buf);
+	seed_rng();
+	for (size_t i = 0; i < big; i++)
+		buf[i] = rnd();
+	for (int round = 0; round < 300; round++) {
+		size_t len = round < 40 ? (size_t)round : rnd_below(4096);
+		size_t cut = rnd_below(len + 1);
+
+		ASSERT_EQ(crc_model(buf, len),
+			  dl_crc32c_combine(dl_crc32c(0, buf, cut),
+					    dl_crc32c(0, buf + cut, len - cut), len - cut))
+			TH_LOG("len %zu cut %zu", len, cut);
+	}
+	for (int round = 0; round < 8; round++) {
+		size_t len = big - rnd_below(4096), cut = rnd_below(len + 1);
+
+		if (round == 0)
+			cut = 0;
+		ASSERT_EQ(dl_crc32c(0, buf, len),
+			  dl_crc32c_combine(dl_crc32c(0, buf, cut),
+					    dl_crc32c(0, buf + cut, len - cut), len - cut))
+			TH_LOG("len %zu cut %zu", len, cut);
+	}
+	EXPECT_EQ(0x12345678U, dl_crc32c_combine(0x12345678U, 0, 0));
+	free(buf);
+}
+
 /* ---- bitmap operations, per map size -------------------------------- */
 
 FIXTURE(map)

@@ -37,7 +37,7 @@ dl_fresh_meta
 modprobe dm-dirtylog || exit 1
 modprobe dm-snapshot || exit 1
 modprobe loop
-ktap_plan 52
+ktap_plan 53
 
 t=/tmp/ex17
 rm -rf $t
@@ -216,6 +216,17 @@ dmsetup create bd17 --table "0 $((24 * 2048)) linear $DL_SPARE 0" && dmsetup mkn
 	[ "$(sha /dev/mapper/bd17)" = "$(cat $t/f1.sha)" ]
 ktap_result $? "apply full c1 to a block device: it equals the snapshot at c1"
 dmsetup remove bd17
+# A target whose middle fails every write (the queued O_DIRECT writes):
+# apply names the record, and the target stays incomplete.
+dmsetup create be17 --table "0 $((8 * 2048)) linear $DL_SPARE 0
+$((8 * 2048)) $((8 * 2048)) error
+$((16 * 2048)) $((8 * 2048)) linear $DL_SPARE $((16 * 2048))" && dmsetup mknodes &&
+	! dirtylogctl apply --state $t/be.state $t/f1.dld /dev/mapper/be17 2>$t/a.err >/dev/null &&
+	grep -q "cannot write record [0-9]* (bytes [0-9]*\.\.[0-9]*) to /dev/mapper/be17: Input/output error" $t/a.err &&
+	! dirtylogctl apply --state $t/be.state $t/f2.dld /dev/mapper/be17 2>$t/a2.err >/dev/null &&
+	grep -q incomplete $t/a2.err
+ktap_result $? "apply to a device failing writes names the record and leaves it incomplete: $(head -c 140 $t/a.err)"
+dmsetup remove be17
 # Another instance: a second dirtylog device over the spare disk.
 dd if=/dev/zero of=$t/m2 bs=1M count=8 2>/dev/null
 lo=$(losetup -f) && losetup $lo $t/m2 &&
