@@ -19,6 +19,25 @@
  *	with a valid record of the same name and id, check that every block
  *	whose content differs from the record is in "dirty <name>".  KTAP.
  *
+ *   dl_crashload run SEED COUNT
+ *	As run, but stop after COUNT checkpoints, leaving the device loaded
+ *	(tests/vm/test_replay_19.sh).
+ *
+ * Environment (tests/vm/test_replay_19.sh; the defaults are the above):
+ *   DL_CRASH_DEV, DL_CRASH_DATA, DL_CRASH_META, DL_CRASH_SPARE
+ *	device name and the three paths; the spare may be a regular file.
+ *   DL_CRASH_REGION_MB=N
+ *	the region written and checked: its first N MiB (1 to 32).
+ *   DL_CRASH_MARK=LW
+ *	around every checkpoint create and delete, send "mark cb<N>" /
+ *	"mark ca<N>" (create begun / acknowledged) and "mark db<N>" /
+ *	"mark da<N>" to the dm-log-writes device LW.
+ *   DL_CRASH_REPLAY=1 (verify)
+ *	the data and metadata are a replayed earlier state: records marked
+ *	deleted still count (the deletion may be later than the state), a
+ *	checkpoint without a record fails, and the space-separated names in
+ *	DL_CRASH_PRESENT must be listed and those in DL_CRASH_ABSENT must not.
+ *
  * Record format on /dev/vdc, slot i at i * 128 KiB: a 4 KiB header (struct
  * rec_hdr, checksummed) followed by the hashes (their own checksum in the
  * header).  A torn record fails its checksum and is ignored.
@@ -33,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <linux/fs.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,14 +60,16 @@
 #include "dl-dm.h"
 #include "ktap.h"
 
-#define DEV_NAME	"crash"
-#define DEV_PATH	"/dev/mapper/" DEV_NAME
-#define DATA_DEV	"/dev/vda"
-#define META_DEV	"/dev/vdb"
-#define SPARE_DEV	"/dev/vdc"
+static const char *DEV_NAME = "crash";
+static char DEV_PATH[128] = "/dev/mapper/crash";
+static const char *DATA_DEV = "/dev/vda";
+static const char *META_DEV = "/dev/vdb";
+static const char *SPARE_DEV = "/dev/vdc";
+static const char *MARK_DEV;	/* dm-log-writes device to mark, or NULL */
+static bool replay_mode;
+static uint32_t REGION = 32u << 20;	/* a multiple of 1 MiB */
 #define BLOCK_SECTORS	8u
 #define BLOCK		4096u
-#define REGION		(32u << 20)
 #define NBLOCKS		(REGION / BLOCK)
 #define MAX_WRITE	(64u << 10)
 #define SLOTS		64u
@@ -131,7 +153,13 @@ static void *xalloc(size_t len)
 
 static int xopen(const char *path, int flags)
 {
-	int fd = open(path, flags | O_DIRECT | O_CLOEXEC);
+	struct stat st;
+	int fd;
+
+	/* tmpfs has no O_DIRECT before 6.6: files are opened buffered. */
+	if (stat(path, &st) || !S_ISREG(st.st_mode))
+		flags |= O_DIRECT;
+	fd = open(path, flags | O_CLOEXEC);
 
 	if (fd < 0) {
 		fprintf(stderr, "crashload: open %s: %s\n", path, strerror(errno));
@@ -340,6 +368,20 @@ static bool parse_seq(const char *name, uint64_t *seq)
 	return !errno && !*end;
 }
 
+/* "mark <what><seq>" on the dm-log-writes device, if there is one. */
+static void log_mark(const char *what, uint64_t seq)
+{
+	char msg[96], err[256];
+
+	if (!MARK_DEV)
+		return;
+	snprintf(msg, sizeof(msg), "mark %s%" PRIu64, what, seq);
+	if (dl_dm_message(MARK_DEV, msg, NULL, err, sizeof(err))) {
+		fprintf(stderr, "crashload: %s on %s: %s\n", msg, MARK_DEV, err);
+		exit(2);
+	}
+}
+
 static void create_device(void)
 {
 	char err[256];
@@ -363,11 +405,13 @@ static void delete_checkpoint(int spare, struct live *live, size_t *nlive,
 	int r;
 
 	snprintf(msg, sizeof(msg), "delete_checkpoint c%" PRIu64, live[i].seq);
+	log_mark("db", live[i].seq);
 	r = dl_dm_message(DEV_NAME, msg, NULL, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "crashload: %s\n", err);
 		exit(2);
 	}
+	log_mark("da", live[i].seq);
 	/* The target first, then the record: a crash in between leaves a
 	 * record without a checkpoint, which verify ignores. */
 	mark_deleted(spare, live[i].seq);
@@ -386,6 +430,7 @@ static uint64_t create_checkpoint(int spare, uint64_t seq, struct live *live,
 	int r;
 
 	snprintf(msg, sizeof(msg), "checkpoint c%" PRIu64, seq);
+	log_mark("cb", seq);
 	r = dl_dm_message(DEV_NAME, msg, &resp, err, sizeof(err));
 	if (r && *nlive) {
 		/* Perhaps the target's checkpoint table is full. */
@@ -397,6 +442,7 @@ static uint64_t create_checkpoint(int spare, uint64_t seq, struct live *live,
 		fprintf(stderr, "crashload: %s\n", err);
 		exit(2);
 	}
+	log_mark("ca", seq);
 	errno = 0;
 	id = strtoull(resp, &end, 10);
 	while (*end == '\n' || *end == ' ')
@@ -431,7 +477,7 @@ static int live_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int cmd_run(uint64_t seed)
+static int cmd_run(uint64_t seed, uint64_t count)
 {
 	uint64_t *hashes = xalloc(HASH_BYTES);
 	unsigned char *buf = xalloc(MAX_WRITE);
@@ -537,7 +583,16 @@ static int cmd_run(uint64_t seed)
 		else if (nlive > 1 && rnd_below(4) == 0)
 			delete_checkpoint(spare, live, &nlive,
 					  rnd_below(nlive - 1));
+		if (count && !--count)
+			break;
 	}
+	printf("crashload: stopped after %" PRIu64 " writes, %zu checkpoints live\n",
+	       writes, nlive);
+	close(fd);
+	close(spare);
+	free(hashes);
+	free(buf);
+	return 0;
 }
 
 /* Dirty extents "<start> <count>" per line into a bitmap of the region. */
@@ -577,10 +632,51 @@ static int dirty_bitmap(const char *name, unsigned char *bits,
 static struct record *record_of(struct record *recs, const struct cp *c)
 {
 	for (unsigned int s = 0; s < SLOTS; s++)
-		if (recs[s].valid && !recs[s].hdr.deleted &&
+		if (recs[s].valid && (replay_mode || !recs[s].hdr.deleted) &&
 		    !strcmp(recs[s].hdr.name, c->name) && recs[s].hdr.id == c->id)
 			return &recs[s];
 	return NULL;
+}
+
+/* Is checkpoint @name in the list? */
+static bool listed(const struct cp *cps, size_t ncps, const char *name)
+{
+	for (size_t i = 0; i < ncps; i++)
+		if (!strcmp(cps[i].name, name))
+			return true;
+	return false;
+}
+
+/*
+ * Check the names in $DL_CRASH_PRESENT are listed and those in
+ * $DL_CRASH_ABSENT are not; one diagnostic line per violation.
+ */
+static bool check_expected(const struct cp *cps, size_t ncps)
+{
+	static const char *const vars[2] = { "DL_CRASH_PRESENT", "DL_CRASH_ABSENT" };
+	bool good = true;
+
+	for (int v = 0; v < 2; v++) {
+		const char *list = getenv(vars[v]);
+		char *copy, *tok, *save = NULL;
+
+		if (!list)
+			continue;
+		copy = strdup(list);
+		if (!copy)
+			return false;
+		for (tok = strtok_r(copy, " ", &save); tok;
+		     tok = strtok_r(NULL, " ", &save)) {
+			if (listed(cps, ncps, tok) == (v == 0))
+				continue;
+			printf("# checkpoint %s: %s\n", tok, v == 0 ?
+			       "acknowledged and not deleted, but missing" :
+			       "never created or deletion acknowledged, but listed");
+			good = false;
+		}
+		free(copy);
+	}
+	return good;
 }
 
 static int cmd_verify(void)
@@ -638,10 +734,17 @@ static int cmd_verify(void)
 	if (nverify)
 		readable = !region_hashes(DEV_PATH, now);
 
-	printf("1..%zu\n", 4 + nverify);
+	printf("1..%zu\n", 4 + nverify + (replay_mode ? 2 : 0));
 	ktap_result(true, "device loads over the crashed metadata");
 	ktap_result(!strcmp(state, "rw"), "status state is rw (got '%s')", state);
 	ktap_result(!list_r, "list_checkpoints answers (%zu checkpoints)", ncps);
+	if (replay_mode) {
+		ktap_result(nverify == ncps,
+			    "every checkpoint has a record of its creation (%zu of %zu)",
+			    nverify, ncps);
+		ktap_result(!list_r && check_expected(cps, ncps),
+			    "checkpoint list agrees with the acknowledged operations");
+	}
 
 	/* Records of deleted checkpoints are expected; others without a
 	 * checkpoint (one lost in the crash?) are worth a line. */
@@ -650,7 +753,8 @@ static int cmd_verify(void)
 	for (unsigned int s = 0; s < SLOTS; s++) {
 		bool found = false;
 
-		if (!recs[s].valid)
+		/* In an earlier state most records are of the future. */
+		if (!recs[s].valid || replay_mode)
 			continue;
 		for (size_t i = 0; i < ncps && !found; i++)
 			found = !strcmp(recs[s].hdr.name, cps[i].name) &&
@@ -737,13 +841,43 @@ static int cmd_verify(void)
 	return ktap_failed ? 1 : 0;
 }
 
+static void env_config(void)
+{
+	const char *v;
+
+	if ((v = getenv("DL_CRASH_DEV")) && *v) {
+		DEV_NAME = v;
+		snprintf(DEV_PATH, sizeof(DEV_PATH), "/dev/mapper/%s", v);
+	}
+	if ((v = getenv("DL_CRASH_DATA")) && *v)
+		DATA_DEV = v;
+	if ((v = getenv("DL_CRASH_META")) && *v)
+		META_DEV = v;
+	if ((v = getenv("DL_CRASH_SPARE")) && *v)
+		SPARE_DEV = v;
+	if ((v = getenv("DL_CRASH_REGION_MB")) && *v) {
+		unsigned long mb = strtoul(v, NULL, 10);
+
+		if (mb < 1 || mb > 32) {
+			fprintf(stderr, "crashload: DL_CRASH_REGION_MB must be 1 to 32\n");
+			exit(2);
+		}
+		REGION = (uint32_t)mb << 20;
+	}
+	if ((v = getenv("DL_CRASH_MARK")) && *v)
+		MARK_DEV = v;
+	replay_mode = (v = getenv("DL_CRASH_REPLAY")) && *v && strcmp(v, "0");
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 3 && !strcmp(argv[1], "run"))
-		return cmd_run(strtoull(argv[2], NULL, 0));
+	env_config();
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "run"))
+		return cmd_run(strtoull(argv[2], NULL, 0),
+			       argc == 4 ? strtoull(argv[3], NULL, 0) : 0);
 	if (argc == 2 && !strcmp(argv[1], "verify"))
 		return cmd_verify();
-	fprintf(stderr, "usage: dl_crashload run SEED | dl_crashload verify\n");
+	fprintf(stderr, "usage: dl_crashload run SEED [COUNT] | dl_crashload verify\n");
 	return 2;
 }
