@@ -1598,7 +1598,10 @@ int dirtylog_md_list(struct dirtylog_md *md,
 	int r = 0;
 
 	mutex_lock(&md->lock);
-	if (md->failed)
+	/* Like every query: ESTALE while tracking is invalid. */
+	if (md->flags & DIRTYLOG_SB_FLAG_INVALID)
+		r = -ESTALE;
+	else if (md->failed)
 		r = -EIO;
 	for (i = 0; i < md->nr_ckpts && !r; i++) {
 		memcpy(ci.name, md->ckpts[i].name, sizeof(ci.name));
