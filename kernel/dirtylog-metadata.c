@@ -181,10 +181,12 @@ static int atree_alloc(struct dirtylog_atree *t, u64 nr_pages)
 	for (l = 0; l <= t->depth; l++) {
 		if (l)
 			t->nr[l] = DIV_ROUND_UP_ULL(t->nr[l - 1], DIRTYLOG_NODE_ENTRIES);
+		/* Sized by the data device: ENOMEM, never the OOM killer. */
 		t->blk[l] = kvcalloc(max_t(u64, t->nr[l], 1), sizeof(u64),
-				     GFP_KERNEL | __GFP_NOWARN);
+				     GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
 		t->dirty[l] = kvcalloc(BITS_TO_LONGS(max_t(u64, t->nr[l], 1)),
-				       sizeof(unsigned long), GFP_KERNEL | __GFP_NOWARN);
+				       sizeof(unsigned long),
+				       GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
 		if (!t->blk[l] || !t->dirty[l]) {
 			atree_free(t);
 			return -ENOMEM;
@@ -538,8 +540,11 @@ static int alloc_space_maps(struct dirtylog_md *md)
 {
 	size_t longs = BITS_TO_LONGS(md->nr_meta_blocks);
 
-	md->sm_committed = kvcalloc(longs, sizeof(long), GFP_KERNEL | __GFP_NOWARN);
-	md->sm_current = kvcalloc(longs, sizeof(long), GFP_KERNEL | __GFP_NOWARN);
+	/* Sized by the metadata device: ENOMEM, never the OOM killer. */
+	md->sm_committed = kvcalloc(longs, sizeof(long),
+				    GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
+	md->sm_current = kvcalloc(longs, sizeof(long),
+				  GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
 	if (!md->sm_committed || !md->sm_current)
 		return -ENOMEM;
 	__set_bit(0, md->sm_current);
