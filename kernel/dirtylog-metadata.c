@@ -896,15 +896,18 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 	if (dirtylog_block_is_zero(sb)) {
 		struct dirtylog_bitmap *bm;
 
-		r = format(md, data_sectors);
-		if (r) {
-			*error = "Cannot format the metadata device";
-			goto bad;
-		}
+		/* Allocate first: a refused load must write nothing. */
+		set_geometry(md, data_sectors);
 		bm = dirtylog_bitmap_alloc(md->nr_blocks);
 		if (!bm) {
 			*error = "Cannot allocate memory for the active interval";
 			r = -ENOMEM;
+			goto bad;
+		}
+		r = format(md, data_sectors);
+		if (r) {
+			dirtylog_bitmap_free(bm);
+			*error = "Cannot format the metadata device";
 			goto bad;
 		}
 		rcu_assign_pointer(md->active, bm);
