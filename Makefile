@@ -86,6 +86,11 @@ modules:
 		if grep -q 'warning:' $(BUILD)/kmod/$$k/build.log; then \
 			echo "module build for $$k has warnings" >&2; exit 1; fi; \
 		test -f $(BUILD)/kmod/$$k/dm-dirtylog.ko; \
+		mkdir -p $(BUILD)/kmod/$$k/testmod; \
+		cp -a tests/kmod/. $(BUILD)/kmod/$$k/testmod/; \
+		$(MAKE) -s -C /lib/modules/$$k/build M=$(abspath $(BUILD))/kmod/$$k/testmod W=1 \
+			modules 2>&1 | grep -v '^Skipping BTF' || true; \
+		test -f $(BUILD)/kmod/$$k/testmod/dm-dlfault.ko; \
 	done
 endif
 

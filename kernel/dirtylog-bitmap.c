@@ -32,8 +32,12 @@ static struct dirtylog_bitmap *bitmap_shell(u64 nr_blocks)
 		return NULL;
 	bm->nr_blocks = nr_blocks;
 	bm->nr_pages = nr_pages;
+	/*
+	 * Sized by the data device: may be most of RAM.  Fail with ENOMEM
+	 * rather than have the OOM killer kill processes for it.
+	 */
 	bm->pages = kvcalloc(max_t(u64, nr_pages, 1), sizeof(*bm->pages),
-			     GFP_KERNEL | __GFP_NOWARN);
+			     GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
 	if (!bm->pages) {
 		kfree(bm);
 		return NULL;

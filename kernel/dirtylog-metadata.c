@@ -181,10 +181,12 @@ static int atree_alloc(struct dirtylog_atree *t, u64 nr_pages)
 	for (l = 0; l <= t->depth; l++) {
 		if (l)
 			t->nr[l] = DIV_ROUND_UP_ULL(t->nr[l - 1], DIRTYLOG_NODE_ENTRIES);
+		/* Sized by the data device: ENOMEM, never the OOM killer. */
 		t->blk[l] = kvcalloc(max_t(u64, t->nr[l], 1), sizeof(u64),
-				     GFP_KERNEL | __GFP_NOWARN);
+				     GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
 		t->dirty[l] = kvcalloc(BITS_TO_LONGS(max_t(u64, t->nr[l], 1)),
-				       sizeof(unsigned long), GFP_KERNEL | __GFP_NOWARN);
+				       sizeof(unsigned long),
+				       GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
 		if (!t->blk[l] || !t->dirty[l]) {
 			atree_free(t);
 			return -ENOMEM;
@@ -538,8 +540,11 @@ static int alloc_space_maps(struct dirtylog_md *md)
 {
 	size_t longs = BITS_TO_LONGS(md->nr_meta_blocks);
 
-	md->sm_committed = kvcalloc(longs, sizeof(long), GFP_KERNEL | __GFP_NOWARN);
-	md->sm_current = kvcalloc(longs, sizeof(long), GFP_KERNEL | __GFP_NOWARN);
+	/* Sized by the metadata device: ENOMEM, never the OOM killer. */
+	md->sm_committed = kvcalloc(longs, sizeof(long),
+				    GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
+	md->sm_current = kvcalloc(longs, sizeof(long),
+				  GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
 	if (!md->sm_committed || !md->sm_current)
 		return -ENOMEM;
 	__set_bit(0, md->sm_current);
@@ -891,15 +896,18 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 	if (dirtylog_block_is_zero(sb)) {
 		struct dirtylog_bitmap *bm;
 
-		r = format(md, data_sectors);
-		if (r) {
-			*error = "Cannot format the metadata device";
-			goto bad;
-		}
+		/* Allocate first: a refused load must write nothing. */
+		set_geometry(md, data_sectors);
 		bm = dirtylog_bitmap_alloc(md->nr_blocks);
 		if (!bm) {
 			*error = "Cannot allocate memory for the active interval";
 			r = -ENOMEM;
+			goto bad;
+		}
+		r = format(md, data_sectors);
+		if (r) {
+			dirtylog_bitmap_free(bm);
+			*error = "Cannot format the metadata device";
 			goto bad;
 		}
 		rcu_assign_pointer(md->active, bm);
@@ -1598,7 +1606,10 @@ int dirtylog_md_list(struct dirtylog_md *md,
 	int r = 0;
 
 	mutex_lock(&md->lock);
-	if (md->failed)
+	/* Like every query: ESTALE while tracking is invalid. */
+	if (md->flags & DIRTYLOG_SB_FLAG_INVALID)
+		r = -ESTALE;
+	else if (md->failed)
 		r = -EIO;
 	for (i = 0; i < md->nr_ckpts && !r; i++) {
 		memcpy(ci.name, md->ckpts[i].name, sizeof(ci.name));

@@ -561,6 +561,8 @@ static int dirtylog_nl_ckpt_get_dumpit(struct sk_buff *skb,
 	dirtylog_unlock_stores();
 	if (!st)
 		return r;
+	if (r < 0)		/* not an empty list: the client must know */
+		return ckpt_error(r, cb->extack);
 	cb->args[0] += d.done;
 	return skb->len;
 }
