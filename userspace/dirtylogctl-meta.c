@@ -389,9 +389,9 @@ int cmd_meta_repair(struct dl_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (ctx->json) {
-		printf("{\"problems_found\":%zu,\"checkpoints_kept\":%" PRIu32
+		printf("{\"problems_found\":%zu,\"superblock\":\"%s\",\"checkpoints_kept\":%" PRIu32
 		       ",\"checkpoints_dropped\":%" PRIu32 ",\"dropped_names\":",
-		       m.nr_probs, m.nr_ckpts, m.dropped_ckpts);
+		       m.nr_probs, sb_state_name(m.sb_state), m.nr_ckpts, m.dropped_ckpts);
 		json_str(m.dropped_names);
 		printf(",\"damaged_intervals\":[");
 		for (uint32_t i = 0, n = 0; i < m.nr_ckpts; i++) {
@@ -404,6 +404,9 @@ int cmd_meta_repair(struct dl_ctx *ctx, int argc, char **argv)
 	} else {
 		printf("repaired: %zu problems, %" PRIu32 " checkpoints kept\n",
 		       m.nr_probs, m.nr_ckpts);
+		if (m.sb_state == DLM_SB_LOST)
+			printf("superblock lost: no checkpoint could be kept, every "
+			       "block is dirty: take a full backup\n");
 		if (m.dropped_ckpts)
 			printf("dropped %" PRIu32 " checkpoints (%s): a backup based on "
 			       "them needs a full copy\n", m.dropped_ckpts,

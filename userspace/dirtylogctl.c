@@ -1578,7 +1578,8 @@ static const struct dl_cmd dl_cmds[] = {
 	  "needs --block-size and --data-sectors and keeps no checkpoint.  A\n"
 	  "dropped checkpoint means a full backup for whatever was based on it.\n"
 	  "--json prints\n"
-	  "  {\"problems_found\":N,\"checkpoints_kept\":N,\"checkpoints_dropped\":N,\n"
+	  "  {\"problems_found\":N,\"superblock\":\"ok\"|\"salvaged\"|\"lost\",\n"
+	  "   \"checkpoints_kept\":N,\"checkpoints_dropped\":N,\n"
 	  "   \"dropped_names\":STR,\"damaged_intervals\":[STR,...],\n"
 	  "   \"active_damaged\":BOOL}",
 	  cmd_meta_repair },
