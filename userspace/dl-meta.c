@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/fs.h>
@@ -397,6 +398,11 @@ geometry:
 	if (g && g->data_sectors)
 		m->data_sectors = g->data_sectors;
 	if (m->sb_state == DLM_SB_LOST) {
+		/* A new instance: nothing of the old chain is kept. */
+		if (getrandom(m->uuid, sizeof(m->uuid), 0) != sizeof(m->uuid))
+			memset(m->uuid, 0x5a, sizeof(m->uuid));
+		m->uuid[6] = (uint8_t)((m->uuid[6] & 0x0f) | 0x40);
+		m->uuid[8] = (uint8_t)((m->uuid[8] & 0x3f) | 0x80);
 		m->sb_nr_ckpts = 0;
 		m->sb_nr_table_blocks = 0;
 		m->table_root = 0;
@@ -877,6 +883,7 @@ static int w_tree(struct writer *w, const struct dlm_interval *iv, uint64_t *roo
 {
 	struct dl_meta *m = w->m;
 	uint64_t n = m->nr_pages, *cur, *up;
+	uint32_t depth = depth_for(m->nr_pages);	/* not a damaged sb's */
 	int r = 0;
 
 	*root = 0;
@@ -907,7 +914,7 @@ static int w_tree(struct writer *w, const struct dlm_interval *iv, uint64_t *roo
 		if (!r)
 			r = w_block(w, cur[p], PAGE_MAGIC);
 	}
-	for (uint32_t level = 1; level <= m->depth && !r; level++) {
+	for (uint32_t level = 1; level <= depth && !r; level++) {
 		uint64_t nup = (n + DLM_NODE_ENTRIES - 1) / DLM_NODE_ENTRIES;
 
 		for (uint64_t i = 0; i < nup && !r; i++) {
