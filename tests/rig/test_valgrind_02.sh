@@ -116,7 +116,7 @@ meta_cases=(
 	"3 metadata check /nonexistent"
 	"@DAMAGE@"
 	"6 metadata check @IMG@"
-	"6 --json metadata dump @IMG@"
+	"0 --json metadata dump @IMG@"
 	"0 metadata repair -o @OUT@ @IMG@"
 	"0 metadata check @OUT@"
 	"0 --json metadata repair --yes @IMG@"
