@@ -169,8 +169,9 @@ pos_of() { grep -n "^$1\$" $T/names | cut -d: -f1; }
 # damaged metadata; IV lists the damaged intervals ("I<k>" as parse_refs
 # names them, "A", or "all" when no answer can be trusted).  Results: check names BLOCK and STRUCT and
 # exits 6; repair succeeds and check is then clean; the kernel loads it in
-# state rw; every kept checkpoint's answers cover the pristine ones, and
-# equal them when the query does not read IV.
+# state rw; every kept checkpoint's answers (all ranges, the single
+# checkpoints in $sample) cover the pristine ones, and equal them when the
+# query does not read IV.
 expect() {
 	_d=$1 _s=$2 _b=$3 _iv=$4
 	shift 4
@@ -209,6 +210,8 @@ expect() {
 	while read -r q; do
 		_n=$((_n + 1))
 		set -- $q
+		# a sample of the single-checkpoint queries (TCG is slow)
+		[ $# = 1 ] && ! echo "$1" | grep -q -x -E "$sample" && continue
 		grep -qx "$1" $T/names.now || continue
 		[ $# = 2 ] && { grep -qx "$2" $T/names.now || continue; }
 		dmsetup message dlm 0 dirty $q > $T/got 2>&1 || { _ok=1; ktap_diag "dirty $q fails"; continue; }
@@ -236,6 +239,7 @@ expect() {
 	ktap_result $_ok "$_d: $(wc -l < $T/names.now) checkpoints kept; $_sup answers cover the pristine ones, $_eq of them equal"
 }
 
+sample='f01|f20|f21|f40|f41|c1|c2|c3'
 role_block() { grep " $1 $2\$" $T/refs | head -n 1 | cut -d' ' -f1; }
 iv_blocks() { grep " $1 $2\$" $T/refs | cut -d' ' -f1; }
 
