@@ -42,14 +42,15 @@ LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 KSRC := Kbuild VERSION $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
 LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c \
 	userspace/dl-diff.c userspace/dl-qcow2.c userspace/dl-export.c userspace/dl-apply.c \
-	userspace/dl-lvm.c
+	userspace/dl-lvm.c userspace/dl-meta.c
 LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
 VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/*.c))
 # Helper programs of the rig tests (tests/rig/test_*.sh run them from the
 # build directory).
-RIG_PROGS    := $(BUILD)/tests/rig/dl_difftool $(BUILD)/tests/rig/dl_qcow2_gen
+RIG_PROGS    := $(BUILD)/tests/rig/dl_difftool $(BUILD)/tests/rig/dl_qcow2_gen \
+	$(BUILD)/tests/rig/dl_metagen
 
 .PHONY: all modules userspace tests deps check check-native check-vm bench demo \
 	checkpatch sparse clean install install-tools install-dkms-src \
@@ -96,10 +97,10 @@ endif
 
 userspace: $(BUILD)/bin/dirtylogctl
 
-$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c userspace/dirtylogctl-diff.c $(LIB_SRC) $(LIB_HDR) VERSION
+$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c userspace/dirtylogctl-diff.c userspace/dirtylogctl-meta.c $(LIB_SRC) $(LIB_HDR) VERSION
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DDL_VERSION='"$(VERSION)"' $(LDFLAGS) -o $@ \
-		userspace/dirtylogctl.c userspace/dirtylogctl-diff.c $(LIB_SRC) $(LDLIBS)
+		userspace/dirtylogctl.c userspace/dirtylogctl-diff.c userspace/dirtylogctl-meta.c $(LIB_SRC) $(LDLIBS)
 
 tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_PROGS)
 

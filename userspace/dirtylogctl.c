@@ -1522,6 +1522,67 @@ static const struct dl_cmd dl_cmds[] = {
 	  "   [\"checkpoint\":STR,][\"id\":N,]\"state\":STR,\"blocks\":N,\n"
 	  "   \"metadata_used_blocks\":N,\"metadata_total_blocks\":N}",
 	  cmd_monitor },
+	{ "metadata check", "[--block-size SIZE --data-sectors N] METADATA",
+	  "Check the metadata device (or an image file) of a dirtylog device\n"
+	  "that is not loaded: superblock, checkpoint table, every bitmap tree\n"
+	  "node and page (magic, location, checksum, level, bounds) and the\n"
+	  "allocation state (every block reached once, inside the device).  A\n"
+	  "block device is opened exclusively: one held by a live target is\n"
+	  "refused.  One line per problem,\n"
+	  "  block N: STRUCTURE [of INTERVAL]: WHAT\n"
+	  "STRUCTURE being superblock, checkpoint-table, tree-node, bitmap-page,\n"
+	  "space-map or device, then a summary.  Exit status 0 when clean, 6 when\n"
+	  "problems were found.  --block-size and --data-sectors give the\n"
+	  "geometry when the superblock is lost.  --json prints\n"
+	  "  {\"clean\":BOOL,\"superblock\":\"ok\"|\"salvaged\"|\"lost\",\n"
+	  "   \"checkpoints\":N,\"dropped_checkpoints\":N,\"used_blocks\":N,\n"
+	  "   \"total_blocks\":N,\"problems\":[{\"block\":N,\"structure\":STR,\n"
+	  "   \"interval\":STR|null,\"problem\":STR},...]}",
+	  cmd_meta_check },
+	{ "metadata dump", "[--extents] [--since CKPT [--until CKPT]] METADATA",
+	  "Print the metadata of a dirtylog device that is not loaded: the\n"
+	  "superblock fields, each checkpoint (name, id, creation time in ns,\n"
+	  "tree root) with the dirty blocks and bitmap pages of the interval\n"
+	  "that ends at it (the oldest one's is not kept), the active interval,\n"
+	  "and the space used.  --extents adds each interval's extents\n"
+	  "(\"START COUNT\").  Damaged parts count as all dirty.  With --since\n"
+	  "it prints only what the kernel's \"dirty CKPT [UNTIL]\" message would\n"
+	  "answer, one \"START COUNT\" line per extent.  --json prints\n"
+	  "  {\"superblock\":{\"state\":STR,\"version\":N,\"flags\":N,\"invalid\":BOOL,\n"
+	  "   \"uuid\":STR,\"generation\":N,\"data_sectors\":N,\"block_sectors\":N,\n"
+	  "   \"depth\":N,\"metadata_blocks\":N,\"next_checkpoint_id\":N,\n"
+	  "   \"checkpoints\":N,\"table_blocks\":N,\"table_root\":N,\"active_root\":N},\n"
+	  "   \"tracked_blocks\":N,\"bitmap_pages\":N,\n"
+	  "   \"checkpoints\":[{\"name\":STR,\"id\":N,\"ctime_ns\":N,\"root\":N,\n"
+	  "     \"interval\":INTERVAL},...],\"active\":INTERVAL,\n"
+	  "   \"space\":{\"total_blocks\":N,\"used_blocks\":N,\"free_blocks\":N},\n"
+	  "   \"problems\":[...as check...]}\n"
+	  "INTERVAL = {\"kept\":BOOL,\"dirty_blocks\":N,\"pages\":N,\"damaged\":BOOL\n"
+	  "   [,\"extents\":[[START,COUNT],...]]}; with --since\n"
+	  "  {\"since\":STR,\"until\":STR|null,\"extents\":[[START,COUNT],...]}",
+	  cmd_meta_dump },
+	{ "metadata repair", "[--yes | -o FILE] [--block-size SIZE --data-sectors N]\n"
+	  "        METADATA",
+	  "Write repaired metadata for a dirtylog device that is not loaded: in\n"
+	  "place with --yes (the device is opened exclusively; new blocks avoid\n"
+	  "the old ones and the superblock is written last), or to a new FILE\n"
+	  "(-o, --output) of the same size.  Everything readable is kept, the\n"
+	  "allocation state is rebuilt from what is reached, and the dirty\n"
+	  "information stays conservative: a damaged bitmap page or tree node\n"
+	  "makes every block it covers dirty in its interval; a damaged checkpoint\n"
+	  "entry is dropped and the interval after it becomes all dirty; a lost\n"
+	  "part of the checkpoint table drops those checkpoints and makes the\n"
+	  "active interval all dirty (every query since a kept checkpoint then\n"
+	  "answers every block); a superblock with a bad checksum is rewritten\n"
+	  "from its fields with the active interval all dirty; a lost superblock\n"
+	  "needs --block-size and --data-sectors and keeps no checkpoint.  A\n"
+	  "dropped checkpoint means a full backup for whatever was based on it.\n"
+	  "--json prints\n"
+	  "  {\"problems_found\":N,\"superblock\":\"ok\"|\"salvaged\"|\"lost\",\n"
+	  "   \"checkpoints_kept\":N,\"checkpoints_dropped\":N,\n"
+	  "   \"dropped_names\":STR,\"damaged_intervals\":[STR,...],\n"
+	  "   \"active_damaged\":BOOL}",
+	  cmd_meta_repair },
 	{ "help", "[COMMAND]", "Show help for all commands or one.", cmd_help },
 };
 
@@ -1600,7 +1661,8 @@ static void print_usage(FILE *f)
 		   "  3  not found: no such device, checkpoint or file (ENOENT,\n"
 		   "     ENODEV, ENXIO)\n"
 		   "  4  permission denied (EPERM, EACCES)\n"
-		   "  5  the dm-dirtylog module is not loaded\n");
+		   "  5  the dm-dirtylog module is not loaded\n"
+		   "  6  metadata check found problems\n");
 }
 
 static void print_cmd_help(const struct dl_cmd *cmd)

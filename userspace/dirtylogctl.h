@@ -3,7 +3,7 @@
  * What the parts of dirtylogctl share: the run's context, exit codes,
  * option parsing and error reporting (dirtylogctl.c), and the commands
  * kept in their own files (dirtylogctl-diff.c: export, apply, verify,
- * revert).
+ * revert; dirtylogctl-meta.c: metadata check, dump, repair).
  */
 #ifndef DIRTYLOGCTL_H
 #define DIRTYLOGCTL_H
@@ -20,6 +20,7 @@ enum {
 	EXIT_NOTFOUND = 3,	/* ENOENT, ENODEV */
 	EXIT_PERM = 4,		/* EPERM, EACCES */
 	EXIT_NOMODULE = 5,	/* the netlink family is not registered */
+	EXIT_DAMAGED = 6,	/* metadata check found problems */
 };
 
 /* One run of the tool. */
@@ -65,5 +66,8 @@ int cmd_export(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_apply(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_verify(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_revert(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_meta_check(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_meta_dump(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_meta_repair(struct dl_ctx *ctx, int argc, char **argv);
 
 #endif /* DIRTYLOGCTL_H */

@@ -99,8 +99,38 @@ cases=(
 	"3 verify /nonexistent"
 	"2 revert dl0 --to c1"
 )
+# dirtylogctl metadata on a synthesised image (dl_metagen), clean, then
+# with a table block and a page damaged: "EXPECTED ARGS..." with @IMG@.
+meta_img=$(mktemp /tmp/test_valgrind_meta.XXXXXX)
+meta_out=$(mktemp -u /tmp/test_valgrind_meta_out.XXXXXX)
+"$build/tests/rig/dl_metagen" "$meta_img" 7 >/dev/null
+meta_cases=(
+	"0 metadata check @IMG@"
+	"0 --json metadata check @IMG@"
+	"0 metadata dump --extents @IMG@"
+	"0 --json metadata dump --extents @IMG@"
+	"0 metadata dump --since ck10 --until ck20 @IMG@"
+	"3 --json metadata dump --since nosuch @IMG@"
+	"2 metadata repair @IMG@"
+	"2 metadata check"
+	"3 metadata check /nonexistent"
+	"@DAMAGE@"
+	"6 metadata check @IMG@"
+	"0 --json metadata dump @IMG@"
+	"0 metadata repair -o @OUT@ @IMG@"
+	"0 metadata check @OUT@"
+	"0 --json metadata repair --yes @IMG@"
+	"0 metadata check @IMG@"
+	"@ZERO@"
+	"6 metadata check @IMG@"
+	"1 metadata repair --yes @IMG@"
+	"0 metadata repair --yes --block-size 4K --data-sectors 2097152 @IMG@"
+	"0 metadata dump @IMG@"
+)
+nmeta=0
+for c in "${meta_cases[@]}"; do [[ $c == @* ]] || nmeta=$((nmeta + 1)); done
 echo "KTAP version 1"
-echo "1..$((${#cases[@]} + 8))"
+echo "1..$((${#cases[@]} + 8 + nmeta))"
 n=0 failed=0
 for c in "${cases[@]}"; do
 	n=$((n + 1))
@@ -166,4 +196,37 @@ for extra in "" --unfinished; do
 		failed=$((failed + 1))
 	fi
 done
+for c in "${meta_cases[@]}"; do
+	case $c in
+	@DAMAGE@)	# garbage over the first table block and a bitmap page
+		tb=$(od -An -tu8 -j 88 -N8 "$meta_img" | tr -d ' ')
+		printf 'garbage' | dd of="$meta_img" bs=1 seek=$((tb * 4096 + 100)) conv=notrunc 2>/dev/null
+		printf 'garbage' | dd of="$meta_img" bs=1 seek=$((4096 + 100)) conv=notrunc 2>/dev/null
+		continue ;;
+	@ZERO@)
+		dd if=/dev/zero of="$meta_img" bs=4096 count=1 conv=notrunc 2>/dev/null
+		rm -f "$meta_out"
+		continue ;;
+	esac
+	n=$((n + 1))
+	want=${c%% *}
+	args=${c#* }
+	args=${args//@IMG@/$meta_img}
+	args=${args//@OUT@/$meta_out}
+	# shellcheck disable=SC2086
+	"${vg[@]}" "$ctl" $args >/dev/null 2>"$build/valgrind.out"
+	rc=$?
+	if [ $rc -eq 99 ]; then
+		sed 's/^/# /' "$build/valgrind.out"
+		echo "not ok $n dirtylogctl $args is valgrind-clean"
+		failed=$((failed + 1))
+	elif [ $rc -ne "$want" ]; then
+		sed 's/^/# /' "$build/valgrind.out"
+		echo "not ok $n dirtylogctl $args exits $want (got $rc)"
+		failed=$((failed + 1))
+	else
+		echo "ok $n dirtylogctl $args is valgrind-clean and exits $rc"
+	fi
+done
+rm -f "$meta_img" "$meta_out"
 [ $failed -eq 0 ]

@@ -15,6 +15,7 @@
 # byte-for-byte unchanged, and then that the pristine copy loads again
 # with the same answers.  Randomised: DL_SEED picks the garbage blocks.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-meta.sh"
 trap dl_cleanup EXIT
 
 dl_cleanup
@@ -92,44 +93,8 @@ beyond=$(dd if=$DL_META bs=64k skip=$((SAVE_BLOCKS / 16)) count=$((SAVE_BLOCKS /
 	iflag=direct 2>/dev/null | tr -d '\000' | wc -c)
 
 # ---------------------------------------------------------------------
-# Parse the saved metadata: "block role interval" for each block reached.
-u32() { od -An -tu4 -j $(($2 * 4096 + $3)) -N4 "$1" | tr -d ' '; }
-u64() { od -An -tu8 -j $(($2 * 4096 + $3)) -N8 "$1" | tr -d ' '; }
-
-walk_tree() {		# walk_tree IMG ROOT LEVEL INTERVAL
-	[ "$2" = 0 ] && return
-	if [ "$3" = 0 ]; then
-		echo "$2 page $4"
-		return
-	fi
-	echo "$2 node $4"
-	for _c in $(od -An -v -tu8 -j $(($2 * 4096 + 32)) -N 4064 "$1" |
-		tr -s ' ' '\n' | grep -v '^0*$'); do
-		walk_tree "$1" "$_c" $(($3 - 1)) "$4"
-	done
-}
-
-parse_refs() {		# parse_refs IMG
-	_depth=$(u32 "$1" 0 60)
-	echo "0 sb -"
-	_b=$(u64 "$1" 0 88)
-	_k=0
-	_guard=0
-	while [ "$_b" != 0 ] && [ $_guard -lt 100 ]; do
-		echo "$_b table -"
-		_cnt=$(u32 "$1" "$_b" 24)
-		_j=0
-		while [ $_j -lt "$_cnt" ]; do
-			_k=$((_k + 1))
-			# checkpoint k's root is the interval ending at it
-			walk_tree "$1" "$(u64 "$1" "$_b" $((32 + _j * 96 + 80)))" "$_depth" I$((_k - 1))
-			_j=$((_j + 1))
-		done
-		_b=$(u64 "$1" "$_b" 16)
-		_guard=$((_guard + 1))
-	done
-	walk_tree "$1" "$(u64 "$1" 0 96)" "$_depth" A
-}
+# Parse the saved metadata (lib-meta.sh): "block role interval" for each
+# block reached.
 parse_refs $IMG > /tmp/dl-refs
 img_sha=$(sha256sum < $IMG | cut -d' ' -f1)
 nrefs=$(wc -l < /tmp/dl-refs)
@@ -189,27 +154,6 @@ klog_reset
 ktap_check "no dirtylog device is left" sh -c '[ -z "$(dmsetup ls | grep -v "No devices")" ]'
 
 # ---------------------------------------------------------------------
-# Damage helpers, on the metadata device (read-modify-write of one block,
-# direct I/O so no page cache is involved).
-blk_get() { dd if=$DL_META of=$BLK bs=4096 skip="$1" count=1 iflag=direct 2>/dev/null; }
-blk_put() { dd if=$BLK of=$DL_META bs=4096 seek="$1" count=1 oflag=direct conv=notrunc 2>/dev/null; }
-flip_bit() {		# flip_bit BLOCK BYTE: invert the lowest bit of one byte
-	blk_get "$1"
-	_v=$(od -An -tu1 -j "$2" -N1 $BLK | tr -d ' ')
-	printf "\\$(printf %03o $((_v ^ 1)))" |
-		dd of=$BLK bs=1 seek="$2" conv=notrunc 2>/dev/null
-	blk_put "$1"
-}
-poke() {		# poke BLOCK BYTE STRING
-	blk_get "$1"
-	printf '%s' "$3" | dd of=$BLK bs=1 seek="$2" conv=notrunc 2>/dev/null
-	blk_put "$1"
-}
-garbage() {		# garbage BLOCK: random bytes over a whole block
-	dd if=/dev/urandom of=$DL_META bs=4096 seek="$1" count=1 oflag=direct \
-		conv=notrunc 2>/dev/null
-}
-
 # Intervals each query reads from the metadata device (A is in memory).
 reads_of() {
 	case $1 in
