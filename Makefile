@@ -89,10 +89,12 @@ endif
 
 userspace: $(BUILD)/bin/dirtylogctl
 
-$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c userspace/dirtylogctl-diff.c $(LIB_SRC) $(LIB_HDR) VERSION
+$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c userspace/dirtylogctl-diff.c \
+		userspace/dirtylogctl-activate.c $(LIB_SRC) $(LIB_HDR) VERSION
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DDL_VERSION='"$(VERSION)"' $(LDFLAGS) -o $@ \
-		userspace/dirtylogctl.c userspace/dirtylogctl-diff.c $(LIB_SRC) $(LDLIBS)
+		userspace/dirtylogctl.c userspace/dirtylogctl-diff.c \
+		userspace/dirtylogctl-activate.c $(LIB_SRC) $(LDLIBS)
 
 tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_PROGS)
 

@@ -3,7 +3,7 @@
  * What the parts of dirtylogctl share: the run's context, exit codes,
  * option parsing and error reporting (dirtylogctl.c), and the commands
  * kept in their own files (dirtylogctl-diff.c: export, apply, verify,
- * revert).
+ * revert; dirtylogctl-activate.c: activate, deactivate).
  */
 #ifndef DIRTYLOGCTL_H
 #define DIRTYLOGCTL_H
@@ -65,5 +65,7 @@ int cmd_export(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_apply(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_verify(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_revert(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_activate(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_deactivate(struct dl_ctx *ctx, int argc, char **argv);
 
 #endif /* DIRTYLOGCTL_H */
