@@ -42,7 +42,7 @@ mkdir -p $t
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 
 # --- 1. lvm-nightly.sh ----------------------------------------------------
-PV_DISK=$DL_SPARE NIGHTS=3 WORK=$t/lvm KEEP=1 sh $ex/lvm-nightly.sh >$t/lvm.out 2>&1
+PV_DISK=$DL_SPARE DATA_SIZE=32M NIGHTS=3 WORK=$t/lvm KEEP=1 sh $ex/lvm-nightly.sh >$t/lvm.out 2>&1
 rc=$?
 sed 's/^/# /' $t/lvm.out
 [ $rc -eq 0 ] && [ "$(grep -c '^restore night [0-3]: ok' $t/lvm.out)" -eq 4 ]
