@@ -40,7 +40,7 @@ now() { cut -d' ' -f1 /proc/uptime; }
 # changed_blocks A B: how many 64 KiB blocks of A and B differ (cmp -l
 # lists every differing byte, in order).
 changed_blocks() {
-	cmp -l "$1" "$2" | awk '{ b = int(($1 - 1) / 65536); if (b != l) { n++; l = b } }
+	cmp -l "$1" "$2" | awk 'BEGIN { l = -1 } { b = int(($1 - 1) / 65536); if (b != l) { n++; l = b } }
 				END { print n + 0 }'
 }
 
