@@ -97,10 +97,14 @@ endif
 
 userspace: $(BUILD)/bin/dirtylogctl
 
-$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c userspace/dirtylogctl-diff.c userspace/dirtylogctl-meta.c $(LIB_SRC) $(LIB_HDR) VERSION
+$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c userspace/dirtylogctl-diff.c \
+		userspace/dirtylogctl-meta.c userspace/dirtylogctl-activate.c \
+		$(LIB_SRC) $(LIB_HDR) VERSION
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DDL_VERSION='"$(VERSION)"' $(LDFLAGS) -o $@ \
-		userspace/dirtylogctl.c userspace/dirtylogctl-diff.c userspace/dirtylogctl-meta.c $(LIB_SRC) $(LDLIBS)
+		userspace/dirtylogctl.c userspace/dirtylogctl-diff.c \
+		userspace/dirtylogctl-meta.c userspace/dirtylogctl-activate.c \
+		$(LIB_SRC) $(LDLIBS)
 
 tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_PROGS)
 
@@ -209,6 +213,9 @@ PREFIX      ?= /usr/local
 SBINDIR     ?= $(PREFIX)/sbin
 MANDIR      ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# Boot activation (dirtylogctl activate): the systemd unit and the config.
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR  ?= /etc
 # The DKMS source tree: dkms only looks in /usr/src, whatever PREFIX is.
 DKMS_SRCDIR := /usr/src/dm-dirtylog-$(VERSION)
 DKMS        ?= $(if $(DESTDIR),no,$(if $(shell command -v dkms 2>/dev/null),yes,no))
@@ -220,6 +227,13 @@ install-tools: userspace
 	install -D -m 0644 Documentation/man/dirtylogctl.8 $(DESTDIR)$(MANDIR)/man8/dirtylogctl.8
 	install -D -m 0644 Documentation/man/dm-dirtylog.4 $(DESTDIR)$(MANDIR)/man4/dm-dirtylog.4
 	install -D -m 0644 scripts/completion/dirtylogctl $(DESTDIR)$(BASHCOMPDIR)/dirtylogctl
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' scripts/systemd/dirtylog-activate.service.in \
+		> $(DESTDIR)$(UNITDIR)/dirtylog-activate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dirtylog-activate.service
+	# The config is the admin's: never replaced.
+	test -e $(DESTDIR)$(SYSCONFDIR)/dirtylog/dirtylogtab || \
+		install -D -m 0644 scripts/systemd/dirtylogtab $(DESTDIR)$(SYSCONFDIR)/dirtylog/dirtylogtab
 
 # What DKMS builds from: Kbuild expects kernel/ and include/uapi/ next to it.
 install-dkms-src:
@@ -256,7 +270,12 @@ endif
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/dirtylogctl $(DESTDIR)$(MANDIR)/man8/dirtylogctl.8 \
-		$(DESTDIR)$(MANDIR)/man4/dm-dirtylog.4 $(DESTDIR)$(BASHCOMPDIR)/dirtylogctl
+		$(DESTDIR)$(MANDIR)/man4/dm-dirtylog.4 $(DESTDIR)$(BASHCOMPDIR)/dirtylogctl \
+		$(DESTDIR)$(UNITDIR)/dirtylog-activate.service
+	# The config only when it is still the sample (the admin's is kept).
+	if cmp -s scripts/systemd/dirtylogtab $(DESTDIR)$(SYSCONFDIR)/dirtylog/dirtylogtab; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/dirtylog/dirtylogtab; \
+		rmdir $(DESTDIR)$(SYSCONFDIR)/dirtylog 2>/dev/null || true; fi
 ifeq ($(DKMS),yes)
 	@test -z "$(DESTDIR)" || { echo "DKMS=yes acts on this system: drop DESTDIR or use DKMS=no" >&2; exit 1; }
 	if dkms status -m dm-dirtylog -v $(VERSION) | grep -q .; then \

@@ -1583,6 +1583,37 @@ static const struct dl_cmd dl_cmds[] = {
 	  "   \"dropped_names\":STR,\"damaged_intervals\":[STR,...],\n"
 	  "   \"active_damaged\":BOOL}",
 	  cmd_meta_repair },
+	{ "activate", "[--config FILE] [--dry-run] [NAME...]",
+	  "Create every dirtylog device of the config file (default\n"
+	  "/etc/dirtylog/dirtylogtab) that does not exist yet, or only the NAMEs\n"
+	  "given; the boot does this through dirtylog-activate.service.  One\n"
+	  "device per line, '#' starts a comment:\n"
+	  "  NAME DATA-DEV METADATA-DEV [BLOCK-SIZE|-] [OPTION[,OPTION]...|-]\n"
+	  "BLOCK-SIZE as for create (default 64K).  Options: format (a metadata\n"
+	  "device whose first 4 KiB are all zero may be formatted; without it\n"
+	  "such a device is refused), passthrough_on_metadata_error (the table's\n"
+	  "feature), noauto (activated only when named).  Paths may be symlinks\n"
+	  "(/dev/disk/by-id/...).  A device that exists with the same table is\n"
+	  "left alone; one with another table is refused and not touched.\n"
+	  "Existing metadata is loaded as it is; nothing is ever written to a\n"
+	  "metadata device.  A line that fails (a device missing, a syntax\n"
+	  "error) is reported and the others still go on; the exit status is 1\n"
+	  "if any failed.  --dry-run checks and prints what would be done.\n"
+	  "Prints \"NAME: ACTION[: TABLE]\" per device, ACTION being created,\n"
+	  "present, would-create or would-format-and-create; failures go to\n"
+	  "stderr.  --json prints\n"
+	  "  {\"config\":STR,\"dry_run\":BOOL,\"devices\":[{\"name\":STR,\"line\":N,\n"
+	  "   \"action\":STR,\"table\":STR|null,\"error\":STR|null},...],\n"
+	  "   \"failed\":N}\n"
+	  "with action \"failed\" for a failed line.",
+	  cmd_activate },
+	{ "deactivate", "[--config FILE] [--dry-run] [NAME...]",
+	  "Remove the dirtylog devices of the config file (all, noauto ones\n"
+	  "included, or the NAMEs given), last line first.  A device that is\n"
+	  "not there is reported as absent; one in use, or not a dirtylog\n"
+	  "device, fails.  Output as for activate, ACTION being removed, absent\n"
+	  "or would-remove.",
+	  cmd_deactivate },
 	{ "help", "[COMMAND]", "Show help for all commands or one.", cmd_help },
 };
 

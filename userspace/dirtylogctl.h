@@ -3,7 +3,8 @@
  * What the parts of dirtylogctl share: the run's context, exit codes,
  * option parsing and error reporting (dirtylogctl.c), and the commands
  * kept in their own files (dirtylogctl-diff.c: export, apply, verify,
- * revert; dirtylogctl-meta.c: metadata check, dump, repair).
+ * revert; dirtylogctl-meta.c: metadata check, dump, repair;
+ * dirtylogctl-activate.c: activate, deactivate).
  */
 #ifndef DIRTYLOGCTL_H
 #define DIRTYLOGCTL_H
@@ -69,5 +70,7 @@ int cmd_revert(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_meta_check(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_meta_dump(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_meta_repair(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_activate(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_deactivate(struct dl_ctx *ctx, int argc, char **argv);
 
 #endif /* DIRTYLOGCTL_H */

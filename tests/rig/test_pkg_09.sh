@@ -37,7 +37,7 @@ skip()   { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
 show()   { sed 's/^/# /' "$1" | tail -n "${2:-20}"; }
 
 echo "KTAP version 1"
-echo "1..$((10 + nk))"
+echo "1..$((11 + nk))"
 
 # 1. One version everywhere.
 chv=$(cd "$top" && dpkg-parsechangelog -S Version 2>/dev/null)
@@ -108,6 +108,7 @@ has_paths()
 if [ -n "$tools_deb" ] &&
 	has_paths "$tools_deb" /usr/sbin/dirtylogctl /usr/share/man/man8/dirtylogctl.8.gz \
 		/usr/share/bash-completion/completions/dirtylogctl \
+		/lib/systemd/system/dirtylog-activate.service /etc/dirtylog/dirtylogtab \
 		/usr/share/doc/dirtylog-tools/copyright &&
 	deps=$(dpkg-deb -f "$tools_deb" Depends) &&
 	[[ $deps == *libnl-genl-3-200* && $deps == *libdevmapper1.02.1* && $deps != *dkms* ]] &&
@@ -244,12 +245,26 @@ else
 	not_ok "bash completion: dirtylogctl check<TAB> gives checkpoint; commands as --help; devices, checkpoints"
 fi
 
+# The boot unit passes systemd's own checks (directives, ordering
+# dependencies, the commands it runs are executables), pointed at the
+# freshly built tool.  A broken unit makes systemd-analyze fail.
+sed "s|@SBINDIR@|$build/bin|g" "$top/scripts/systemd/dirtylog-activate.service.in" \
+	>"$tmp/dirtylog-activate.service"
+if systemd-analyze verify --man=no "$tmp/dirtylog-activate.service" >"$tmp/verify.log" 2>&1 &&
+	! grep -q . "$tmp/verify.log"; then
+	ok "systemd-analyze verify accepts dirtylog-activate.service"
+else
+	show "$tmp/verify.log"
+	not_ok "systemd-analyze verify accepts dirtylog-activate.service"
+fi
+
 # make install into a DESTDIR (no DKMS there: modules_install per kernel),
 # then make uninstall.
 inst=$tmp/inst
 want_files=(/usr/sbin/dirtylogctl /usr/share/man/man8/dirtylogctl.8
 	/usr/share/man/man4/dm-dirtylog.4
-	/usr/share/bash-completion/completions/dirtylogctl)
+	/usr/share/bash-completion/completions/dirtylogctl
+	/usr/lib/systemd/system/dirtylog-activate.service /etc/dirtylog/dirtylogtab)
 if make -C "$top" -s install BUILD="$build" DESTDIR="$inst" PREFIX=/usr \
 		>"$tmp/install.log" 2>&1; then
 	rc=0

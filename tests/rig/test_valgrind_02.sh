@@ -98,6 +98,14 @@ cases=(
 	"1 verify /etc/passwd"
 	"3 verify /nonexistent"
 	"2 revert dl0 --to c1"
+	# activate / deactivate: config parsing, no device touched
+	"0 activate --help"
+	"0 deactivate --help"
+	"3 activate --config /nonexistent"
+	"1 activate --config /etc/passwd"
+	"1 --json deactivate --config /etc/passwd --dry-run"
+	"3 activate --config /etc/passwd nosuchdevice"
+	"2 activate --bogus"
 )
 # dirtylogctl metadata on a synthesised image (dl_metagen), clean, then
 # with a table block and a page damaged: "EXPECTED ARGS..." with @IMG@.
