@@ -139,6 +139,45 @@ $(BUILD)/tests/rig/%: tests/rig/%.c $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
+# Fuzzing (tests/fuzz, Documentation/testing.rst "Hostile input").  The
+# corpus replay is a native test built with ASan and UBSan; "make fuzz"
+# runs each libFuzzer harness (clang) for FUZZ_SECONDS on a copy of the
+# committed corpus, crashes going to $(BUILD)/fuzz/crash-NAME-*.
+FUZZ_NAMES   := bmfile diff state size
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+$(BUILD)/tests/native/test_fuzzcorpus: tests/native/test_fuzzcorpus.c $(wildcard tests/fuzz/*.[ch]) $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kselftest_harness.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(FUZZ_SAN) $(KSELFTEST_CFLAGS) -DDL_FUZZ_CORPUS='"$(abspath tests/fuzz/corpus)"' \
+		-o $@ $< $(LIB_SRC) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(filter-out -O2,$(CFLAGS)) -O1 -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+$(BUILD)/fuzz/dl_fuzz_seeds: tests/fuzz/dl_fuzz_seeds.c $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+.PHONY: fuzz fuzz-seeds
+fuzz: $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_NAMES))
+	@set -e; for n in $(FUZZ_NAMES); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$n; \
+		cp -n tests/fuzz/corpus/$$n/* $(BUILD)/fuzz/corpus/$$n/; \
+		echo "  FUZZ    $$n for $(FUZZ_SECONDS) s"; \
+		$(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			-rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=$(BUILD)/fuzz/crash-$$n- $(BUILD)/fuzz/corpus/$$n \
+			2>$(BUILD)/fuzz/$$n.log || { tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|Done [0-9]+ runs' $(BUILD)/fuzz/$$n.log | tail -2; \
+	done
+
+# Write the seeds of the committed corpus again with the project's writers.
+fuzz-seeds: $(BUILD)/fuzz/dl_fuzz_seeds
+	$(BUILD)/fuzz/dl_fuzz_seeds tests/fuzz/corpus
+
 check: deps
 	$(MAKE) all
 	@scripts/check $(BUILD) "$(KVERS)"

@@ -3,6 +3,7 @@
 #include "dl-apply.h"
 #include "dl-util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,13 +22,7 @@
 #include "dl-diff.h"
 
 #define STATE_DIR "/var/lib/dirtylogctl"
-
-struct chain_state {
-	bool complete;
-	char uuid[96];
-	char ckpt[96];
-	uint64_t id, size;
-};
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static void uuid_hex(const uint8_t u[16], char out[33])
 {
@@ -159,38 +154,118 @@ static int state_path(const char *target, bool blockdev, const char *state,
 	return 0;
 }
 
-/* 1: read, 0: no state file, -errno. */
-static int state_read(const char *path, struct chain_state *cs)
+/* A decimal u64, digits only, no sign, no overflow. */
+static int parse_u64(const char *s, uint64_t *v)
 {
-	char key[32], val[80], kind[32];
-	int version = 0, r = 0;
-	FILE *f = fopen(path, "re");
+	unsigned long long x;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EBADMSG;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EBADMSG;
+	*v = x;
+	return 0;
+}
+
+int dl_apply_state_parse(const char *buf, size_t len, struct dl_apply_state *cs)
+{
+	static const char *const keys[] = {
+		"dirtylog-apply", "state", "uuid", "checkpoint", "id", "size",
+	};
+	unsigned int seen = 0;
+	size_t pos = 0;
 
 	memset(cs, 0, sizeof(*cs));
-	if (!f)
+	while (pos < len) {
+		char line[160], *val;
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
+		unsigned int k;
+		int r = 0;
+
+		if (!nl || n >= sizeof(line) || memchr(buf + pos, '\0', n))
+			return -EBADMSG;
+		memcpy(line, buf + pos, n);
+		line[n] = '\0';
+		pos += n + 1;
+		val = strchr(line, ' ');
+		if (!val || !val[1])
+			return -EBADMSG;
+		*val++ = '\0';
+		for (k = 0; k < ARRAY_SIZE(keys); k++)
+			if (!strcmp(line, keys[k]))
+				break;
+		/* Only a checkpoint (an rbd snapshot name) may hold spaces. */
+		if (k != 3 && strchr(val, ' '))
+			return -EBADMSG;
+		/* Known keys, each once, the magic line first. */
+		if (k == ARRAY_SIZE(keys) || (seen & (1U << k)) || (!seen && k))
+			return -EBADMSG;
+		seen |= 1U << k;
+		switch (k) {
+		case 0:
+			if (strcmp(val, "1"))
+				r = -EBADMSG;
+			break;
+		case 1:
+			if (!strcmp(val, "complete"))
+				cs->complete = true;
+			else if (strcmp(val, "incomplete"))
+				r = -EBADMSG;
+			break;
+		case 2:
+			if (strcmp(val, "-") &&
+			    (strlen(val) != 32 || strspn(val, "0123456789abcdef") != 32))
+				r = -EBADMSG;
+			else if (strcmp(val, "-"))
+				memcpy(cs->uuid, val, 33);
+			break;
+		case 3:
+			if (strlen(val) > DM_DIRTYLOG_NAME_MAX)
+				r = -EBADMSG;
+			else if (strcmp(val, "-"))
+				snprintf(cs->ckpt, sizeof(cs->ckpt), "%s", val);
+			break;
+		case 4:
+			r = parse_u64(val, &cs->id);
+			break;
+		case 5:
+			r = parse_u64(val, &cs->size);
+			break;
+		}
+		if (r)
+			return r;
+	}
+	return seen == (1U << ARRAY_SIZE(keys)) - 1 ? 0 : -EBADMSG;
+}
+
+/* 1: read, 0: no state file, -errno (-EBADMSG: not a valid state file). */
+static int state_read(const char *path, struct dl_apply_state *cs)
+{
+	char buf[1024];
+	ssize_t n;
+	int fd, r;
+
+	memset(cs, 0, sizeof(*cs));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (fscanf(f, "%31s %d", kind, &version) != 2 ||
-	    strcmp(kind, "dirtylog-apply") || version != 1) {
-		fclose(f);
+	n = read(fd, buf, sizeof(buf));
+	r = n < 0 ? -errno : 0;
+	close(fd);
+	if (r)
+		return r;
+	/* The writer's files are far shorter than the buffer. */
+	if ((size_t)n == sizeof(buf))
 		return -EBADMSG;
-	}
-	while (fscanf(f, "%31s %79s", key, val) == 2) {
-		if (!strcmp(key, "state"))
-			cs->complete = !strcmp(val, "complete");
-		else if (!strcmp(key, "uuid"))
-			snprintf(cs->uuid, sizeof(cs->uuid), "%s", strcmp(val, "-") ? val : "");
-		else if (!strcmp(key, "checkpoint"))
-			snprintf(cs->ckpt, sizeof(cs->ckpt), "%s", val);
-		else if (!strcmp(key, "id"))
-			cs->id = strtoull(val, NULL, 10);
-		else if (!strcmp(key, "size"))
-			cs->size = strtoull(val, NULL, 10);
-	}
-	fclose(f);
+	r = dl_apply_state_parse(buf, (size_t)n, cs);
 	return r ? r : 1;
 }
 
-static int state_write(const char *path, const struct chain_state *cs)
+static int state_write(const char *path, const struct dl_apply_state *cs)
 {
 	char tmp[PATH_MAX + 8];
 	FILE *f;
@@ -466,7 +541,7 @@ int dl_apply(char **files, unsigned int n, const char *target,
 	     struct dl_stream_summary *sum, char *err, size_t errlen)
 {
 	char spath[PATH_MAX], e[DL_DIFF_ERR_LEN];
-	struct chain_state cs;
+	struct dl_apply_state cs;
 	struct stat st;
 	bool blockdev, have_state;
 	struct target tg = { .dfd = -1 };

@@ -25,6 +25,25 @@
 
 #include "dl-export.h"
 
+/* The contents of a state file. */
+struct dl_apply_state {
+	bool complete;
+	char uuid[33];			/* "" for "-" (rbd) */
+	char ckpt[DM_DIRTYLOG_NAME_MAX + 1];	/* "" for "-" */
+	uint64_t id, size;
+};
+
+/*
+ * dl_apply_state_parse() - parse the @len bytes of a state file at @buf
+ * into @st: the six lines above, each exactly once, the first one first,
+ * each "KEY VALUE\n" with one space (the checkpoint, which can be an rbd
+ * snapshot name, may hold more); uuid 32 lower-case hex digits or "-";
+ * checkpoint at most DM_DIRTYLOG_NAME_MAX bytes or "-"; id and size
+ * decimal without sign that fit in 64 bits.  Returns 0, or -EBADMSG for
+ * anything else (then the state file is refused, never half-believed).
+ */
+int dl_apply_state_parse(const char *buf, size_t len, struct dl_apply_state *st);
+
 struct dl_stream_summary {
 	const char *file;
 	int format;			/* enum dl_diff_format */

@@ -13,9 +13,18 @@
  * exactly one terminal message.  Any reply waited for longer than 5 s is a
  * failure.
  *
+ * With --uid UID (and optionally --gid GID, default UID), it drops root
+ * before it opens its socket (supplementary groups, gid, uid: no
+ * capability is left) and checks the permission model of the family as
+ * well: every operation, reads included, requires CAP_SYS_ADMIN, so no
+ * request may succeed or get a message of the family back, and every
+ * well-formed request (a known command, its own handler type, valid
+ * attributes) must be refused with exactly EPERM.
+ *
  * Exit status: 0 when every reply was well formed and none was missing.
  */
 #include <errno.h>
+#include <grp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +70,9 @@ static unsigned char rbuf[RCVBUF_SIZE];
 static unsigned long errcount[4096];
 static unsigned long n_success, n_silent, n_dropped, n_replies, n_bad;
 static unsigned long n_dumps_intr, n_ext_msgs;
+static bool unpriv;
+static char last_ext_msg[160];
+static unsigned long n_eperm_clean;
 
 /* --- random numbers: xorshift64*, reproducible from the seed */
 static uint64_t rng_state;
@@ -128,11 +140,17 @@ static void put_u64(struct mbuf *m, uint16_t type, uint64_t v)
 	put_attr(m, type, &v, sizeof(v));
 }
 
+/* Set while a well-formed request of an unprivileged run is built. */
+static bool valid_names_only;
+
 static size_t nest_start(struct mbuf *m, uint16_t type)
 {
 	struct nlattr a = { .nla_len = NLA_HDRLEN, .nla_type = type };
 	size_t off = m->len;
 
+	/* Well-formed requests mark their nests, as strict validation asks. */
+	if (valid_names_only)
+		a.nla_type |= NLA_F_NESTED;
 	memcpy(m->b + m->len, &a, sizeof(a));
 	m->len += NLA_HDRLEN;
 	return off;
@@ -155,7 +173,7 @@ static const char *rand_ckpt_name(char *tmp, size_t tmplen)
 {
 	unsigned int i, n;
 
-	if (chance(80))
+	if (valid_names_only || chance(80))
 		return ckpt_names[rnd(sizeof(ckpt_names) / sizeof(ckpt_names[0]))];
 	switch (rnd(5)) {
 	case 0:
@@ -380,6 +398,7 @@ struct req {
 	uint16_t flags;
 	uint8_t cmd, version;
 	bool dropped;		/* netlink must ignore it (nlmsg_len lies) */
+	bool clean;		/* well-formed: only a permission check refuses it */
 	bool want_terminal;	/* an ACK, error or DONE must come */
 	size_t sent;
 };
@@ -416,6 +435,8 @@ static int send_fuzz(struct req *r)
 
 	/* A third of the requests are well-formed, to let some succeed. */
 	clean = chance(35);
+	r->clean = clean && unpriv;
+	valid_names_only = r->clean;
 	if (clean) {
 		r->cmd = (uint8_t)(1 + rnd(DM_DIRTYLOG_CMD_MARK_DIRTY));
 		r->version = DM_DIRTYLOG_GENL_VERSION;
@@ -472,6 +493,7 @@ static int send_fuzz(struct req *r)
 			break;
 		}
 	}
+	valid_names_only = false;
 	nattr = clean || chance(30) ? 0 : rnd(8);
 	for (i = 0; i < nattr; i++)
 		put_fuzz_attr(&m, 0);
@@ -521,6 +543,8 @@ static int send_fuzz(struct req *r)
 				.nlmsg_flags = flags, .nlmsg_seq = r->seq };
 	gh = (struct genlmsghdr){ .cmd = r->cmd, .version = r->version,
 				  .reserved = (uint16_t)(chance(95) ? 0 : rnd(65536)) };
+	if (r->clean)
+		gh.reserved = 0;
 	memcpy(m.b, &nh, sizeof(nh));
 	memcpy(m.b + NLMSG_HDRLEN, &gh, sizeof(gh));
 	r->want_terminal = !r->dropped &&
@@ -693,6 +717,7 @@ static int check_ext_ack(const unsigned char *p, size_t len, uint32_t orig_len)
 			if (!plen || memchr(v, 0, plen) != v + plen - 1)
 				return -1;
 			n_ext_msgs++;
+			snprintf(last_ext_msg, sizeof(last_ext_msg), "%s", (const char *)v);
 			break;
 		case NLMSGERR_ATTR_OFFS:
 		case 6:		/* NLMSGERR_ATTR_MISS_NEST */
@@ -972,9 +997,34 @@ int main(int argc, char **argv)
 	struct stat stb;
 	char path[300], what[160];
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s SEED COUNT DEVNAME\n", argv[0]);
+	long uid = -1, gid = -1;
+
+	while (argc > 2 && (!strcmp(argv[1], "--uid") || !strcmp(argv[1], "--gid"))) {
+		if (!strcmp(argv[1], "--uid"))
+			uid = strtol(argv[2], NULL, 10);
+		else
+			gid = strtol(argv[2], NULL, 10);
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc != 4 || (gid >= 0 && uid < 0)) {
+		fprintf(stderr, "usage: %s [--uid UID [--gid GID]] SEED COUNT DEVNAME\n",
+			argv[0]);
 		return 2;
+	}
+	if (uid >= 0) {
+		if (gid < 0)
+			gid = uid;
+		/* Nothing is open yet: the socket is the unprivileged user's. */
+		if (setgroups(0, NULL) || setgid((gid_t)gid) || setuid((uid_t)uid)) {
+			perror("dropping privileges");
+			return 1;
+		}
+		if (uid && (!setuid(0) || !geteuid())) {
+			fprintf(stderr, "could get root back after dropping it\n");
+			return 1;
+		}
+		unpriv = uid != 0;
 	}
 	seed = strtoul(argv[1], NULL, 0);
 	count = strtoul(argv[2], NULL, 0);
@@ -982,7 +1032,8 @@ int main(int argc, char **argv)
 	rng_state = seed * 0x9E3779B97F4A7C15ULL + 0x1234567;
 	if (!rng_state)
 		rng_state = 1;
-	printf("dl_nlfuzz: seed %lu, %lu messages, device %s\n", seed, count, devname);
+	printf("dl_nlfuzz: seed %lu, %lu messages, device %s, uid %u%s\n", seed, count,
+	       devname, (unsigned int)getuid(), unpriv ? " (unprivileged: all refused)" : "");
 
 	snprintf(path, sizeof(path), "/dev/mapper/%s", devname);
 	if (!stat(path, &stb) && S_ISBLK(stb.st_mode)) {
@@ -1017,6 +1068,7 @@ int main(int argc, char **argv)
 			capack = chance(50);
 			setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &capack, sizeof(capack));
 		}
+		last_ext_msg[0] = '\0';
 		if (send_fuzz(&r))
 			return 1;
 		cur_what = describe(&r, what, sizeof(what));
@@ -1030,6 +1082,23 @@ int main(int argc, char **argv)
 		if (r.want_terminal && !st.fuzz_done) {
 			n_bad++;
 			printf("MISSING terminal message (%s)\n", cur_what);
+		}
+		/* An ACK of a message that is no request is netlink's, not ours. */
+		if (unpriv && (r.flags & NLM_F_REQUEST) &&
+		    (st.fuzz_msgs || (st.fuzz_done && !st.fuzz_err))) {
+			n_bad++;
+			printf("UNPRIVILEGED request answered (%u messages, error %d): %s\n",
+			       st.fuzz_msgs, st.fuzz_err, cur_what);
+		}
+		if (r.clean && !r.dropped) {
+			if (!st.fuzz_done || st.fuzz_err != EPERM) {
+				n_bad++;
+				printf("UNPRIVILEGED well-formed request %s (\"%s\"), not refused with EPERM: %s\n",
+				       st.fuzz_done ? strerror(st.fuzz_err) : "unanswered",
+				       last_ext_msg, cur_what);
+			} else {
+				n_eperm_clean++;
+			}
 		}
 		if (r.dropped)
 			n_dropped++;
@@ -1055,6 +1124,8 @@ int main(int argc, char **argv)
 			printf("  error %d (%s): %lu\n", e, strerror(e), errcount[e]);
 	printf("  messages received: %lu, interrupted dumps: %lu, extack messages: %lu\n",
 	       n_replies, n_dumps_intr, n_ext_msgs);
+	if (unpriv)
+		printf("  well-formed requests refused with EPERM: %lu\n", n_eperm_clean);
 	printf("  malformed replies or timeouts: %lu\n", n_bad);
 	return n_bad || i < count ? 1 : 0;
 }

@@ -15,7 +15,7 @@
 # byte-for-byte unchanged, and then that the pristine copy loads again
 # with the same answers.  Randomised: DL_SEED picks the garbage blocks.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-meta.sh"
+. "$(dirname "$0")/lib_meta.sh"
 trap dl_cleanup EXIT
 
 dl_cleanup
@@ -25,76 +25,17 @@ modprobe dm-dirtylog || exit 1
 SAVE_BLOCKS=256			# 1 MiB of the metadata device is saved
 IMG=/tmp/dl-pristine.img
 BLK=/tmp/dl-block
-len=$(dl_sectors $DL_DATA)
-table="0 $len dirtylog $DL_META $DL_DATA 8"
-dev=/dev/mapper/dlc
-queries="c1|c2|c3|c1 c2|c2 c3|c1 c3"
-nl='
-'
-_klog_bad=0
 
 # The first 2 MiB are zeroed: 1 MiB is saved, the next 1 MiB must stay
 # zero (blocks are allocated upwards, so nothing was written beyond).
 dd if=/dev/zero of=$DL_META bs=64k count=32 oflag=direct 2>/dev/null
-
-# klog_reset: remember kernel warnings, then clear the log for the next case.
-klog_reset() {
-	if dmesg | grep -q -E 'WARNING:|BUG:|Oops|Call Trace|general protection'; then
-		dmesg | sed 's/^/# dmesg: /'
-		_klog_bad=1
-	fi
-	dmesg -c >/dev/null
-}
-
-create() { dmsetup create dlc --table "${1:-$table}" && dmsetup mknodes >/dev/null 2>&1; }
-wr() { dd if=/dev/urandom of=$dev bs=4096 seek="$1" count=1 oflag=direct 2>/dev/null; }
-flat() { tr '\n' '|' | sed 's/|$//'; }
-meta_sha() { dl_sha $DL_META 0 $((SAVE_BLOCKS * 4096)); }
-restore() {
-	dd if=$IMG of=$DL_META bs=64k oflag=direct conv=notrunc 2>/dev/null
-}
-
-# Every answer of the device: each query, the checkpoint list and the
-# status fields from #dirty active to the state, one line each.
-answers() {
-	echo "$queries" | tr '|' '\n' | while read -r q; do
-		echo "dirty $q: $(dmsetup message dlc 0 dirty $q 2>&1 | flat)"
-	done
-	echo "list: $(dmsetup message dlc 0 list_checkpoints 2>&1 | flat)"
-	echo "status: $(dmsetup status dlc | cut -d' ' -f6-)"
-}
-
-# The saved answer to query Q.
-answer_of() { grep "^dirty $1: " /tmp/dl-answers | sed "s/^dirty $1: //"; }
-
-# ---------------------------------------------------------------------
-# Build the state.  4 KiB blocks: 131072 blocks, 5 bitmap pages of 32640.
-create || exit 1
-wr 10
-wr 70000
-id1=$(dmsetup message dlc 0 checkpoint c1)	# the interval before c1 is dropped
-wr 20
-wr 40000
-id2=$(dmsetup message dlc 0 checkpoint c2)	# I1: pages 0 and 1
-wr 30
-wr 100000
-wr 131000
-id3=$(dmsetup message dlc 0 checkpoint c3)	# I2: pages 0, 3 and 4
-wr 50
-wr 65000
-dmsetup message dlc 0 mark_dirty 66000 3	# A: pages 0, 1 and 2
-answers > /tmp/dl-answers
-used=$(dl_status_field dlc 6)
-dmsetup remove dlc || exit 1
+meta_build || exit 1
 
 klog_reset
 dd if=$DL_META of=$IMG bs=64k count=$((SAVE_BLOCKS / 16)) iflag=direct 2>/dev/null || exit 1
 beyond=$(dd if=$DL_META bs=64k skip=$((SAVE_BLOCKS / 16)) count=$((SAVE_BLOCKS / 16)) \
 	iflag=direct 2>/dev/null | tr -d '\000' | wc -c)
 
-# ---------------------------------------------------------------------
-# Parse the saved metadata (lib-meta.sh): "block role interval" for each
-# block reached.
 parse_refs $IMG > /tmp/dl-refs
 img_sha=$(sha256sum < $IMG | cut -d' ' -f1)
 nrefs=$(wc -l < /tmp/dl-refs)
@@ -135,34 +76,12 @@ ktap_result $? "the used metadata lies in the saved first $SAVE_BLOCKS blocks (h
 	[ "$(grep -c ' table ' /tmp/dl-refs)" = 1 ] && [ "$(grep -c ' node ' /tmp/dl-refs)" = 3 ]
 ktap_result $? "parsed metadata: $nrefs blocks reached, status said $used; 8 pages, 3 nodes, 1 table"
 
-# pristine_ok: the saved metadata loads and gives every answer it gave.
-pristine_ok() {
-	restore
-	if ! create >/dev/null 2>&1; then
-		dmesg | tail -n 5 | sed 's/^/# /'
-		return 1
-	fi
-	answers > /tmp/dl-now
-	dmsetup remove dlc || return 1
-	cmp -s /tmp/dl-now /tmp/dl-answers && return 0
-	diff /tmp/dl-answers /tmp/dl-now | sed 's/^/# /'
-	return 1
-}
 pristine_ok
 ktap_result $? "remove + recreate over the saved copy gives the same answers"
 klog_reset
 ktap_check "no dirtylog device is left" sh -c '[ -z "$(dmsetup ls | grep -v "No devices")" ]'
 
-# ---------------------------------------------------------------------
-# Intervals each query reads from the metadata device (A is in memory).
-reads_of() {
-	case $1 in
-	"c1" | "c1 c3") echo "I1 I2" ;;
-	"c2" | "c2 c3") echo "I2" ;;
-	"c1 c2") echo "I1" ;;
-	*) echo "" ;;
-	esac
-}
+# Damage helpers (blk_get, flip_bit, poke, garbage): lib-meta.sh.
 
 # expect_damaged DESC: the metadata device holds pristine metadata with
 # the blocks listed in /tmp/dl-damaged ("block role interval") damaged.
