@@ -7,6 +7,7 @@
 #   make check      dependencies, build, native tests, VM tests on each kernel
 #   make bench      dependencies, build, the benchmarks in a VM on each kernel
 #   make demo       dependencies, build, a short walk-through in a VM
+#   make check-long the long reliability runs (hours; see testing.rst)
 #   make check-debug  the VM suite on the debug kernel (KASAN, lockdep,
 #                   kmemleak; scripts/debug-kernel builds it once, ~25 min)
 #   make install    the module (through DKMS when dkms is installed), the
@@ -196,6 +197,22 @@ check-vm: all
 # it if needed and runs every VM test.  Compiler warnings are gated by the
 # stock kernels' builds; KASAN's stack instrumentation may add frame-size
 # ones here, which do not fail this build.
+# The long versions of the reliability suites (Documentation/testing.rst,
+# "Long runs"): hours, not for CI.  300 SIGKILL crash iterations per
+# kernel, every FLUSH/FUA point of an 8-checkpoint replay, an hour of soak,
+# 2000 metadata bit flips, 30000 netlink requests, ten minutes per fuzz
+# harness, and the whole VM suite on the debug kernel.
+.PHONY: check-long
+check-long: deps
+	$(MAKE) all
+	@rc=0; \
+	DL_CRASH_ITERATIONS=300 DL_REPLAY_POINTS=all \
+	DL_SOAK_SECONDS=3600 DL_METAFLIP_CASES=2000 DL_NLFUZZ_COUNT=30000 \
+	VM_TIMEOUT=14400 VM_TIMEOUT_SCALE=8 scripts/check $(BUILD) "$(KVERS)" || rc=1; \
+	$(MAKE) fuzz FUZZ_SECONDS=600 || rc=1; \
+	$(MAKE) check-debug || rc=1; \
+	exit $$rc
+
 .PHONY: debug-kernel modules-debug check-debug
 debug-kernel:
 	scripts/debug-kernel
