@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # check-timeout: 0
 # Crash consistency by VM kill.  For each kernel, DL_CRASH_ITERATIONS times
-# (default 6; a long run: DL_CRASH_ITERATIONS=300): boot the guest in mode
+# (default 12; a long run: DL_CRASH_ITERATIONS=300): boot the guest in mode
 # crashload (random writes, checkpoints, a record of the region's content
 # at each checkpoint on the spare disk), SIGKILL qemu at a random moment,
 # boot again in mode crashverify on the same disks and check that for
@@ -13,7 +13,7 @@
 #
 #   tests/rig/test_crash_03.sh [BUILD_DIR]
 #
-# Environment: DL_CRASH_ITERATIONS (6), DL_CRASH_SEED (random; printed),
+# Environment: DL_CRASH_ITERATIONS (12), DL_CRASH_SEED (random; printed),
 # DL_KVERS (default scripts/kvers), DL_CRASH_KILL_MIN/DL_CRASH_KILL_MAX
 # (the kill comes this many seconds after the guest prints that its
 # workload runs; default 0.5..15), DL_CRASH_FAKE=all|none (self-test: a
@@ -27,7 +27,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-$top/build}" && pwd) || exit 1
-iters=${DL_CRASH_ITERATIONS:-6}
+iters=${DL_CRASH_ITERATIONS:-12}
 kvers=${DL_KVERS:-$("$top/scripts/kvers")}
 seed=${DL_CRASH_SEED:-$(((RANDOM << 15 | RANDOM) % 1000000))}
 verify_timeout=300 load_timeout=180
@@ -125,7 +125,22 @@ if [[ ! -x $ibuild/tests/vm/dl_crashload ]]; then
 	exit 1
 fi
 
-for kver in "${kernels[@]}"; do
+# kresult STATUS DESCRIPTION: a result of one kernel's run, numbered when
+# the runs are put together.
+kresult() {
+	if [ "$1" -eq 0 ]; then
+		echo "ok @ $2"
+	else
+		echo "not ok @ $2"
+	fi
+}
+
+# run_kernel INDEX KVER: every iteration on one kernel.  The kernels run
+# at once (each TCG guest keeps one host core busy), each with its own
+# disks and random sequence (the seed plus INDEX).
+run_kernel() {
+	local kver=$2
+	RANDOM=$((seed + $1))
 	dir=$build/vm/$kver/crash
 	mkdir -p "$dir"
 	initrd=$dir/initramfs.cpio.gz
@@ -142,9 +157,9 @@ for kver in "${kernels[@]}"; do
 		what="$kver iteration $i"
 		if [[ -n $broken ]]; then
 			if [[ $broken == skip ]]; then
-				echo "ok $((n += 1)) $what # SKIP an earlier iteration failed"
+				echo "ok @ $what # SKIP an earlier iteration failed"
 			else
-				result 1 "$what: $broken"
+				kresult 1 "$what: $broken"
 				broken=skip
 			fi
 			continue
@@ -199,15 +214,34 @@ for kver in "${kernels[@]}"; do
 			fi
 			echo "# disks and logs kept in $dir (console-crashload.log, console.log);"
 			echo "# inspect: scripts/vm-run --kver $kver --disk-dir $dir --keep-disks --shell"
-			result 1 "$what: $verified checkpoints verified ($made made before the kill)"
+			kresult 1 "$what: $verified checkpoints verified ($made made before the kill)"
 			broken=skip
 		else
 			grep -E '^ *(not )?ok [0-9]+ (checkpoint|status|device|list_checkpoints)' <<<"$ver" |
 				sed 's/^ */  /' | diag
-			result 0 "$what: $verified checkpoints verified ($made made before the kill)"
+			kresult 0 "$what: $verified checkpoints verified ($made made before the kill)"
 		fi
 		unset ver
 	done
 	echo "# $kver: $total checkpoint verifications in all"
+}
+
+pids=()
+for idx in "${!kernels[@]}"; do
+	mkdir -p "$build/vm/${kernels[idx]}/crash"
+	run_kernel "$idx" "${kernels[idx]}" >"$build/vm/${kernels[idx]}/crash/results" 2>&1 &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do
+	wait "$p"
+done
+for kver in "${kernels[@]}"; do
+	while IFS= read -r line; do
+		if [[ $line =~ ^(not\ )?ok\ @\ (.*)$ ]]; then
+			result $((${#BASH_REMATCH[1]} != 0)) "${BASH_REMATCH[2]}"
+		else
+			printf '%s\n' "$line"
+		fi
+	done <"$build/vm/$kver/crash/results"
 done
 [ $failed -eq 0 ]
