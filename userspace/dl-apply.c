@@ -604,14 +604,14 @@ int dl_apply(char **files, unsigned int n, const char *target,
 				r = check_link(&sum[i], files[i - 1], sum[i - 1].uuid,
 					       sum[i - 1].new_name, sum[i - 1].new_id,
 					       err, errlen);
+			else if (have_state && !cs.complete)
+				r = dl_fail(err, errlen, EXDEV,
+					 "%s is incomplete (an apply failed part way): start again from a full export",
+					 target);
 			else if (!have_state || !cs.ckpt[0])
 				r = dl_fail(err, errlen, EXDEV,
 					 "%s: an incremental, but %s holds no applied chain: apply a full export first",
 					 files[i], target);
-			else if (!cs.complete)
-				r = dl_fail(err, errlen, EXDEV,
-					 "%s is incomplete (an apply failed part way): start again from a full export",
-					 target);
 			else
 				r = check_link(&sum[i], target, cs.uuid, cs.ckpt, cs.id,
 					       err, errlen);
