@@ -17,8 +17,8 @@
 
 struct meta_args {
 	struct dl_meta_geom g;
+	struct range_args rg;
 	bool extents, yes, bad;
-	const char *since, *until, *out;
 };
 
 static int meta_opt(int c, void *priv)
@@ -42,20 +42,11 @@ static int meta_opt(int c, void *priv)
 	case 'e':
 		a->extents = true;
 		return 0;
-	case 's':
-		a->since = optarg;
-		return 0;
-	case 'u':
-		a->until = optarg;
-		return 0;
 	case 'y':
 		a->yes = true;
 		return 0;
-	case 'o':
-		a->out = optarg;
-		return 0;
 	}
-	return 1;
+	return range_opt(c, &a->rg);
 }
 
 #define META_GEOM_OPTS \
@@ -76,7 +67,7 @@ static int meta_load(struct dl_ctx *ctx, int argc, char **argv,
 		return usage_error(ctx, "invalid --block-size or --data-sectors");
 	if (argc - optind != 1)
 		return usage_error(ctx, "expected one metadata device or image");
-	if (a->until && !a->since)
+	if (a->rg.until && !a->rg.since)
 		return usage_error(ctx, "--until needs --since");
 	fd = dl_meta_open_dev(argv[optind], rw, ctx->err, sizeof(ctx->err));
 	if (fd < 0)
@@ -217,7 +208,7 @@ static int dump_since(struct dl_ctx *ctx, struct dl_meta *m, struct meta_args *a
 		snprintf(ctx->err, sizeof(ctx->err), "out of memory");
 		return op_error(ctx, -ENOMEM);
 	}
-	n = dl_meta_since(m, a->since, a->until, ivs);
+	n = dl_meta_since(m, a->rg.since, a->rg.until, ivs);
 	if (n < 0) {
 		free(ivs);
 		snprintf(ctx->err, sizeof(ctx->err), "%s",
@@ -227,10 +218,10 @@ static int dump_since(struct dl_ctx *ctx, struct dl_meta *m, struct meta_args *a
 	}
 	if (ctx->json) {
 		printf("{\"since\":");
-		json_str(a->since);
+		json_str(a->rg.since);
 		printf(",\"until\":");
-		if (a->until)
-			json_str(a->until);
+		if (a->rg.until)
+			json_str(a->rg.until);
 		else
 			printf("null");
 		printf(",\"extents\":[");
@@ -258,7 +249,7 @@ int cmd_meta_dump(struct dl_ctx *ctx, int argc, char **argv)
 	r = meta_load(ctx, argc, argv, opts, &a, &m, false);
 	if (r)
 		return r;
-	if (a.since) {
+	if (a.rg.since) {
 		r = dump_since(ctx, &m, &a);
 		goto out;
 	}
@@ -347,10 +338,10 @@ int cmd_meta_repair(struct dl_ctx *ctx, int argc, char **argv)
 	r = parse_opts(ctx, argc, argv, opts, meta_opt, &a);
 	if (r)
 		return r;
-	if (!a.out && !a.yes)
+	if (!a.rg.out && !a.yes)
 		return usage_error(ctx, "repairing in place needs --yes "
 				   "(or write the result with -o FILE)");
-	rw = !a.out;
+	rw = !a.rg.out;
 	memset(&a, 0, sizeof(a));
 	r = meta_load(ctx, argc, argv, opts, &a, &m, rw);
 	if (r)
@@ -361,28 +352,28 @@ int cmd_meta_repair(struct dl_ctx *ctx, int argc, char **argv)
 		r = op_error(ctx, -EINVAL);
 		goto out;
 	}
-	if (a.out) {
-		fd = open(a.out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (a.rg.out) {
+		fd = open(a.rg.out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 || ftruncate(fd, (off_t)m.dev_bytes)) {
 			snprintf(ctx->err, sizeof(ctx->err), "cannot create %s: %s",
-				 a.out, strerror(errno));
+				 a.rg.out, strerror(errno));
 			r = op_error(ctx, -errno);
 			if (fd >= 0) {
 				close(fd);
-				unlink(a.out);
+				unlink(a.rg.out);
 			}
 			goto out;
 		}
 	} else {
 		fd = m.fd;
 	}
-	r = dl_meta_write(&m, fd, a.out != NULL, ctx->err, sizeof(ctx->err));
-	if (a.out) {
+	r = dl_meta_write(&m, fd, a.rg.out != NULL, ctx->err, sizeof(ctx->err));
+	if (a.rg.out) {
 		if (close(fd) && !r)
 			r = dl_fail(ctx->err, sizeof(ctx->err), errno, "close %s: %s",
-				    a.out, strerror(errno));
+				    a.rg.out, strerror(errno));
 		if (r)
-			unlink(a.out);
+			unlink(a.rg.out);
 	}
 	if (r) {
 		r = op_error(ctx, r);

@@ -154,6 +154,22 @@ int parse_opts(struct dl_ctx *ctx, int argc, char **argv,
 	return 0;
 }
 
+int range_opt(int c, struct range_args *r)
+{
+	switch (c) {
+	case 's':
+		r->since = optarg;
+		return 0;
+	case 'u':
+		r->until = optarg;
+		return 0;
+	case 'o':
+		r->out = optarg;
+		return 0;
+	}
+	return 1;
+}
+
 static int parse_sel(struct dl_ctx *ctx, const char *arg, struct dl_nl_sel *sel)
 {
 	if (dl_nl_sel_parse(arg, ctx->uuid, sel))
@@ -751,7 +767,7 @@ static int extent_add(uint64_t start, uint64_t count, void *arg)
 }
 
 struct dirty_args {
-	const char *since, *until, *output;
+	struct range_args rg;
 	uint32_t format;
 	bool bad_format;
 };
@@ -761,15 +777,6 @@ static int dirty_opt(int c, void *priv)
 	struct dirty_args *a = priv;
 
 	switch (c) {
-	case 's':
-		a->since = optarg;
-		return 0;
-	case 'u':
-		a->until = optarg;
-		return 0;
-	case 'o':
-		a->output = optarg;
-		return 0;
 	case 'e':
 		if (!strcmp(optarg, "auto"))
 			a->format = DM_DIRTYLOG_DUMP_AUTO;
@@ -781,7 +788,7 @@ static int dirty_opt(int c, void *priv)
 			a->bad_format = true;
 		return 0;
 	}
-	return 1;
+	return range_opt(c, &a->rg);
 }
 
 /* The ids of the checkpoints a map runs between. */
@@ -899,7 +906,7 @@ static void print_file_human(const char *path, const struct dl_bmfile *f)
 static int dirty_to_file(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
 			 const struct dirty_args *a, struct dl_nl_dev *dev)
 {
-	struct ckpt_find before = { .since = a->since, .until = a->until };
+	struct ckpt_find before = { .since = a->rg.since, .until = a->rg.until };
 	struct ckpt_find after = before;
 	struct dl_nl_dirty_opts o = {
 		.format = a->format, .extent = file_extent, .chunk = file_chunk,
@@ -930,7 +937,7 @@ static int dirty_to_file(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
 		}
 		r = ckpt_find(ctx, sel, &before);
 		if (!r)
-			r = dl_nl_dirty_fetch(&ctx->nl, sel, a->since, a->until, &o);
+			r = dl_nl_dirty_fetch(&ctx->nl, sel, a->rg.since, a->rg.until, &o);
 		if (r == -ERANGE)
 			r = 0;		/* grown meanwhile: dev2 differs below */
 		else if (!r)
@@ -958,23 +965,23 @@ static int dirty_to_file(struct dl_ctx *ctx, const struct dl_nl_sel *sel,
 	f.block_sectors = dev->block_sectors;
 	snprintf(f.dev_uuid, sizeof(f.dev_uuid), "%s", dev->instance_uuid);
 	snprintf(f.dev_name, sizeof(f.dev_name), "%s", dev->name);
-	snprintf(f.since, sizeof(f.since), "%s", a->since);
+	snprintf(f.since, sizeof(f.since), "%s", a->rg.since);
 	f.since_id = before.since_id;
-	snprintf(f.until, sizeof(f.until), "%s", a->until ? a->until : "");
+	snprintf(f.until, sizeof(f.until), "%s", a->rg.until ? a->rg.until : "");
 	f.until_id = before.until_id;
-	r = dl_bmfile_write(a->output, &f, ctx->err, sizeof(ctx->err));
+	r = dl_bmfile_write(a->rg.out, &f, ctx->err, sizeof(ctx->err));
 	if (r) {
 		dl_bmfile_free(&f);
 		return op_error(ctx, r);
 	}
-	if (!strcmp(a->output, "-")) {
+	if (!strcmp(a->rg.out, "-")) {
 		/* The file itself went to stdout: no summary. */
 	} else if (ctx->json) {
-		print_file_json(a->output, &f);
+		print_file_json(a->rg.out, &f);
 		printf(",\"bytes_received\":%" PRIu64 ",\"bitmap_bytes_received\":%" PRIu64 "}\n",
 		       o.bytes, o.bytes_bitmap);
 	} else {
-		print_file_human(a->output, &f);
+		print_file_human(a->rg.out, &f);
 		printf("  received:         %" PRIu64 " bytes (%" PRIu64 " as raw bitmap)\n",
 		       o.bytes, o.bytes_bitmap);
 	}
@@ -1011,7 +1018,7 @@ static int cmd_dirty(struct dl_ctx *ctx, int argc, char **argv)
 		return usage_error(ctx, "--encoding takes auto, extents or bitmap");
 	if (argc - optind != 1)
 		return usage_error(ctx, "expected exactly one DEVICE");
-	if (!a.since)
+	if (!a.rg.since)
 		return usage_error(ctx, "--since is required");
 	r = parse_sel(ctx, argv[optind], &sel);
 	if (r)
@@ -1021,10 +1028,10 @@ static int cmd_dirty(struct dl_ctx *ctx, int argc, char **argv)
 		r = dl_nl_dev_get(&ctx->nl, &sel, &dev);
 	if (r)
 		return nl_error(ctx, r);
-	if (a.output)
+	if (a.rg.out)
 		return dirty_to_file(ctx, &sel, &a, &dev);
 	o.format = a.format;
-	r = dl_nl_dirty_fetch(&ctx->nl, &sel, a.since, a.until, &o);
+	r = dl_nl_dirty_fetch(&ctx->nl, &sel, a.rg.since, a.rg.until, &o);
 	if (r) {
 		vec_free(&exts);
 		return nl_error(ctx, r);
@@ -1048,10 +1055,10 @@ static int cmd_dirty(struct dl_ctx *ctx, int argc, char **argv)
 		printf("{\"device\":");
 		json_str(dev.name);
 		printf(",\"since\":");
-		json_str(a.since);
+		json_str(a.rg.since);
 		printf(",\"until\":");
-		if (a.until)
-			json_str(a.until);
+		if (a.rg.until)
+			json_str(a.rg.until);
 		else
 			printf("null");
 		printf(",\"block_size_bytes\":%" PRIu64 ",\"extents\":[", bs);

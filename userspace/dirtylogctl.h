@@ -60,6 +60,15 @@ int ctx_nl(struct dl_ctx *ctx);
 int parse_opts(struct dl_ctx *ctx, int argc, char **argv,
 	       const struct option *opts, int (*fn)(int c, void *priv),
 	       void *priv);
+/*
+ * The checkpoint range and output file of the commands that take them:
+ * -s/--since, -u/--until, -o/--output.  range_opt() stores @c's argument
+ * for a command's option function: 0, or 1 when @c is none of them.
+ */
+struct range_args {
+	const char *since, *until, *out;
+};
+int range_opt(int c, struct range_args *r);
 /* @s as a JSON string on stdout (dl_json_str() for another stream). */
 void json_str(const char *s);
 

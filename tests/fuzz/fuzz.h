@@ -44,4 +44,22 @@ static inline int dl_fuzz_memfd(const uint8_t *data, size_t size)
 	return fd;
 }
 
+/*
+ * Feed @one the input as it is, then @fix's copy of it with the checksums
+ * made right (NULL when it has none to fix), so that the checks behind the
+ * checksums are reached too.
+ */
+static inline void dl_fuzz_also_fixed(const uint8_t *data, size_t size,
+				      void (*one)(const uint8_t *, size_t),
+				      uint8_t *(*fix)(const uint8_t *, size_t))
+{
+	uint8_t *fixed = fix(data, size);
+
+	one(data, size);
+	if (fixed) {
+		one(fixed, size);
+		free(fixed);
+	}
+}
+
 #endif /* DL_FUZZ_H */

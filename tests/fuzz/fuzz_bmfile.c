@@ -76,12 +76,6 @@ static void bm_one(const uint8_t *data, size_t size)
 /* The input as it is, then with its checksums made right. */
 DL_FUZZ_ENTRY(bmfile)
 {
-	uint8_t *fixed = bm_fix_crcs(data, size);
-
-	bm_one(data, size);
-	if (fixed) {
-		bm_one(fixed, size);
-		free(fixed);
-	}
+	dl_fuzz_also_fixed(data, size, bm_one, bm_fix_crcs);
 	return 0;
 }

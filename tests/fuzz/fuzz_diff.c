@@ -103,12 +103,6 @@ static void diff_one(const uint8_t *data, size_t size)
 /* The input as it is, then (a native stream) with its checksums right. */
 DL_FUZZ_ENTRY(diff)
 {
-	uint8_t *fixed = diff_fix_crcs(data, size);
-
-	diff_one(data, size);
-	if (fixed) {
-		diff_one(fixed, size);
-		free(fixed);
-	}
+	dl_fuzz_also_fixed(data, size, diff_one, diff_fix_crcs);
 	return 0;
 }

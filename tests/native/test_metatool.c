@@ -183,17 +183,32 @@ static int reread(int fd, struct dl_meta *m)
 	return dl_meta_read(m, fd, NULL, err, sizeof(err));
 }
 
+/* Build a state @w and its model @md, written to a fresh image: its fd, or -1. */
+static int written_image(struct dl_meta *w, struct model *md)
+{
+	int fd;
+
+	seed_once();
+	if (build(w, md))
+		return -1;
+	fd = tmpimg();
+	if (fd < 0)
+		return -1;
+	if (dl_meta_write(w, fd, true, NULL, 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 TEST(write_read_roundtrip)
 {
 	static struct model md;
 	struct dl_meta w, m;
 	int fd;
 
-	seed_once();
-	ASSERT_EQ(0, build(&w, &md));
-	fd = tmpimg();
+	fd = written_image(&w, &md);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, dl_meta_write(&w, fd, true, NULL, 0));
 	ASSERT_EQ(0, reread(fd, &m));
 	for (size_t i = 0; i < m.nr_probs; i++)
 		TH_LOG("block %" PRIu64 ": %s: %s", m.probs[i].block,
@@ -221,11 +236,8 @@ TEST(every_block_damaged)
 	uint64_t used;
 	int fd, fd2;
 
-	seed_once();
-	ASSERT_EQ(0, build(&w, &md));
-	fd = tmpimg();
+	fd = written_image(&w, &md);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, dl_meta_write(&w, fd, true, NULL, 0));
 	ASSERT_EQ(0, reread(fd, &m));
 	used = m.nr_used;
 	ASSERT_LT(40, used);
@@ -300,11 +312,8 @@ TEST(resealed_mutations)
 	uint64_t used;
 	int fd;
 
-	seed_once();
-	ASSERT_EQ(0, build(&w, &md));
-	fd = tmpimg();
+	fd = written_image(&w, &md);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, dl_meta_write(&w, fd, true, NULL, 0));
 	ASSERT_EQ(0, reread(fd, &m));
 	used = m.nr_used < 64 ? m.nr_used : 64;
 	dl_meta_free(&m);

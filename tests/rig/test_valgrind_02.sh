@@ -137,13 +137,10 @@ meta_cases=(
 )
 nmeta=0
 for c in "${meta_cases[@]}"; do [[ $c == @* ]] || nmeta=$((nmeta + 1)); done
-echo "KTAP version 1"
-echo "1..$((${#cases[@]} + 8 + nmeta))"
-n=0 failed=0
-for c in "${cases[@]}"; do
-	n=$((n + 1))
-	want=${c%% *}
-	args=${c#* }
+# Test point $n: dirtylogctl ARGS under valgrind is clean and exits WANT.
+run_case() {
+	local want=$1 args=$2 rc
+
 	# shellcheck disable=SC2086
 	"${vg[@]}" "$ctl" $args >/dev/null 2>"$build/valgrind.out"
 	rc=$?
@@ -158,6 +155,16 @@ for c in "${cases[@]}"; do
 	else
 		echo "ok $n dirtylogctl $args is valgrind-clean and exits $rc"
 	fi
+}
+
+echo "KTAP version 1"
+echo "1..$((${#cases[@]} + 8 + nmeta))"
+n=0 failed=0
+for c in "${cases[@]}"; do
+	n=$((n + 1))
+	want=${c%% *}
+	args=${c#* }
+	run_case "$want" "$args"
 done
 
 # The message for a missing module is exact, after the command name.
@@ -221,20 +228,7 @@ for c in "${meta_cases[@]}"; do
 	args=${c#* }
 	args=${args//@IMG@/$meta_img}
 	args=${args//@OUT@/$meta_out}
-	# shellcheck disable=SC2086
-	"${vg[@]}" "$ctl" $args >/dev/null 2>"$build/valgrind.out"
-	rc=$?
-	if [ $rc -eq 99 ]; then
-		sed 's/^/# /' "$build/valgrind.out"
-		echo "not ok $n dirtylogctl $args is valgrind-clean"
-		failed=$((failed + 1))
-	elif [ $rc -ne "$want" ]; then
-		sed 's/^/# /' "$build/valgrind.out"
-		echo "not ok $n dirtylogctl $args exits $want (got $rc)"
-		failed=$((failed + 1))
-	else
-		echo "ok $n dirtylogctl $args is valgrind-clean and exits $rc"
-	fi
+	run_case "$want" "$args"
 done
 rm -f "$meta_img" "$meta_out"
 [ $failed -eq 0 ]

@@ -86,6 +86,14 @@ reads_of() {
 	esac
 }
 
+# reads_damaged Q BAD: query Q reads one of the intervals in BAD ("I1|I2").
+reads_damaged() {
+	for _rd_i in $(reads_of "$1"); do
+		case "|$2|" in *"|$_rd_i|"*) return 0 ;; esac
+	done
+	return 1
+}
+
 # pristine_ok: the saved metadata loads and gives every answer it gave.
 pristine_ok() {
 	restore

@@ -127,11 +127,7 @@ expect_damaged() {
 			while read -r q; do
 				_out=$(dmsetup message dlc 0 dirty $q 2>&1)
 				_rc=$?
-				_hit=0
-				for i in $(reads_of "$q"); do
-					case "|$_bad|" in *"|$i|"*) _hit=1 ;; esac
-				done
-				if [ $_hit = 1 ]; then
+				if reads_damaged "$q" "$_bad"; then
 					_failed="$_failed [$q]"
 					[ $_rc -ne 0 ] && echo "$_out" |
 						grep -q "Invalid or incomplete multibyte" && continue

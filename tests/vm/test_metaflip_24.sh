@@ -85,11 +85,7 @@ judge() {
 	while read -r q; do
 		_out=$(dmsetup message dlc 0 dirty $q 2>&1)
 		_rc=$?
-		_hit=0
-		for i in $(reads_of "$q"); do
-			case "|$_bad|" in *"|$i|"*) _hit=1 ;; esac
-		done
-		if [ $_hit = 1 ]; then
+		if reads_damaged "$q" "$_bad"; then
 			[ $_rc -ne 0 ] || fail "$_d: dirty $q answered from a damaged page"
 			[ "$_how" = eilseq ] && ! echo "$_out" | grep -q "Invalid or incomplete multibyte" &&
 				fail "$_d: dirty $q: not EILSEQ: $_out"
