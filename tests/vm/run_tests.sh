@@ -48,7 +48,9 @@ for t in $list; do
 	esac
 	t_timeout=$((t_timeout * ${DL_TIMEOUT_SCALE:-1}))
 	dmesg -c >/dev/null
+	t_start=$(cut -d. -f1 /proc/uptime)
 	( timeout "$t_timeout" "$@" 2>&1; echo "rc=$?" >/tmp/rc.$i ) | tee "$out" | sed 's/^/  /'
+	t_secs=$(($(cut -d. -f1 /proc/uptime) - t_start))
 	rc=$(sed -n 's/^rc=//p' /tmp/rc.$i)
 	plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$out" | head -n 1)
 	results=$(grep -c -E '^(not )?ok [0-9]+' "$out")
@@ -73,6 +75,8 @@ for t in $list; do
 	else
 		echo "ok $i $t"
 	fi
+	# Guest time: what each test costs the suite (CI's time budget).
+	echo "# $t: ${t_secs}s"
 done
 
 # Objects still unreferenced after two scans (the first may see pointers
