@@ -10,6 +10,7 @@
 #include <linux/bitmap.h>
 #include <linux/math64.h>
 #include <linux/mm.h>
+#include <linux/overflow.h>
 #include <linux/slab.h>
 
 #include "dirtylog-bitmap.h"
@@ -36,13 +37,35 @@ static struct dirtylog_bitmap *bitmap_shell(u64 nr_blocks)
 	 * Sized by the data device: may be most of RAM.  Fail with ENOMEM
 	 * rather than have the OOM killer kill processes for it.
 	 */
-	bm->pages = kvcalloc(max_t(u64, nr_pages, 1), sizeof(*bm->pages),
-			     GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
+	bm->pages = dirtylog_kvcalloc_sized(max_t(u64, nr_pages, 1), sizeof(*bm->pages));
 	if (!bm->pages) {
 		kfree(bm);
 		return NULL;
 	}
 	return bm;
+}
+
+/**
+ * dirtylog_kvcalloc_sized() - a zeroed array sized by a device.
+ * @n: elements
+ * @size: bytes per element
+ *
+ * These arrays grow with the data or metadata device and may exceed
+ * memory.  Never the OOM killer (__GFP_RETRY_MAYFAIL), and an array over
+ * a quarter of RAM is refused at once: trying would reclaim and zero
+ * pages for a long time before failing (under emulation long enough for
+ * the soft-lockup watchdog).
+ *
+ * Return: the array (kvfree() it), or NULL.
+ */
+void *dirtylog_kvcalloc_sized(size_t n, size_t size)
+{
+	size_t bytes;
+
+	if (check_mul_overflow(n, size, &bytes) ||
+	    bytes > (totalram_pages() << PAGE_SHIFT) / 4)
+		return NULL;
+	return kvzalloc(bytes, GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
 }
 
 /**

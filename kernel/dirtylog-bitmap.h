@@ -50,4 +50,6 @@ void dirtylog_bitmap_copy_page(struct dirtylog_bitmap *bm, u64 page,
 void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,
 			     const unsigned long *src, unsigned long **spare);
 
+void *dirtylog_kvcalloc_sized(size_t n, size_t size);
+
 #endif /* DIRTYLOG_BITMAP_H */

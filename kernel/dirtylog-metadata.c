@@ -182,11 +182,9 @@ static int atree_alloc(struct dirtylog_atree *t, u64 nr_pages)
 		if (l)
 			t->nr[l] = DIV_ROUND_UP_ULL(t->nr[l - 1], DIRTYLOG_NODE_ENTRIES);
 		/* Sized by the data device: ENOMEM, never the OOM killer. */
-		t->blk[l] = kvcalloc(max_t(u64, t->nr[l], 1), sizeof(u64),
-				     GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
-		t->dirty[l] = kvcalloc(BITS_TO_LONGS(max_t(u64, t->nr[l], 1)),
-				       sizeof(unsigned long),
-				       GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
+		t->blk[l] = dirtylog_kvcalloc_sized(max_t(u64, t->nr[l], 1), sizeof(u64));
+		t->dirty[l] = dirtylog_kvcalloc_sized(BITS_TO_LONGS(max_t(u64, t->nr[l], 1)),
+						      sizeof(unsigned long));
 		if (!t->blk[l] || !t->dirty[l]) {
 			atree_free(t);
 			return -ENOMEM;
@@ -541,10 +539,8 @@ static int alloc_space_maps(struct dirtylog_md *md)
 	size_t longs = BITS_TO_LONGS(md->nr_meta_blocks);
 
 	/* Sized by the metadata device: ENOMEM, never the OOM killer. */
-	md->sm_committed = kvcalloc(longs, sizeof(long),
-				    GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
-	md->sm_current = kvcalloc(longs, sizeof(long),
-				  GFP_KERNEL | __GFP_NOWARN | __GFP_RETRY_MAYFAIL);
+	md->sm_committed = dirtylog_kvcalloc_sized(longs, sizeof(long));
+	md->sm_current = dirtylog_kvcalloc_sized(longs, sizeof(long));
 	if (!md->sm_committed || !md->sm_current)
 		return -ENOMEM;
 	__set_bit(0, md->sm_current);
