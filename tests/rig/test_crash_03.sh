@@ -70,7 +70,8 @@ kill_hi=$(s_to_ms "${DL_CRASH_KILL_MAX:-15}")
 # returned.  A kernel that oopses before /init runs (the module not loaded,
 # the disks untouched: a flake of the stock kernel under TCG, seen as an
 # int3 Oops while a static key is patched) is booted again, at most twice;
-# its log is kept as console-early-N.log.  Any later oops fails as usual.
+# its log is kept as console-early-N.log.  So is one that never reaches
+# /init (hung in early boot).  Any later oops fails as usual.
 early=0
 vmboot() {
 	local -n _out=$1
@@ -81,7 +82,18 @@ vmboot() {
 		rc=$?
 		first=$("$top/scripts/scan-kernel-log" "$dir/console.log" | head -n 1)
 		init=$(grep -n -m 1 'Run /init as init process' "$dir/console.log" | cut -d: -f1)
-		if [[ -z $first ]] || { [[ -n $init ]] && ((${first%%:*} > init)); } || ((try == 3)); then
+		if ((try == 3)); then
+			break
+		fi
+		if [[ -z $init ]] && [[ -z $first ]]; then
+			# Hung in early boot (spinning while patching
+			# alternatives, seen under TCG on a loaded host).
+			early=$((early + 1))
+			cp "$dir/console.log" "$dir/console-early-$early.log"
+			echo "# kernel hung before /init; booting again (log: console-early-$early.log)"
+			continue
+		fi
+		if [[ -z $first ]] || { [[ -n $init ]] && ((${first%%:*} > init)); }; then
 			break
 		fi
 		early=$((early + 1))
