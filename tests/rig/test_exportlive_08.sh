@@ -22,7 +22,8 @@ kver=${kernels[${#kernels[@]} - 1]}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/exportlive.XXXXXX")
 # shellcheck source=tests/rig/lib-ceph.sh
 . "$top/tests/rig/lib-ceph.sh"
-trap 'ceph_stop >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+# The guest's kernel log outlives the temporary directory, for a post-mortem.
+trap 'ceph_stop >/dev/null 2>&1; cp "$tmp/disks/console.log" "$build/exportlive-console.log" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 n=0 failed=0
 result() {
