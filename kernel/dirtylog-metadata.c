@@ -293,8 +293,16 @@ static int pending_or_range(struct dirtylog_md *md, u64 block, u64 count)
 		u32 bit;
 		u64 p = div_u64_rem(block, DIRTYLOG_BITS_PER_PAGE, &bit);
 		u32 n = min_t(u64, end - block, DIRTYLOG_BITS_PER_PAGE - bit);
+		bool marked;
 
-		if (!dirtylog_bitmap_test_range(bm, block, n)) {
+		/*
+		 * md->lock keeps the pages in place; the read lock is what
+		 * dirtylog_bitmap_test_range() documents (and lockdep checks).
+		 */
+		rcu_read_lock();
+		marked = dirtylog_bitmap_test_range(bm, block, n);
+		rcu_read_unlock();
+		if (!marked) {
 			pd = pending_get(md, p);
 			if (!pd)
 				return -ENOMEM;
