@@ -73,6 +73,12 @@ dl_fresh_meta() {
 	dd if=/dev/zero of="${1:-$DL_META}" bs=64k count=16 oflag=direct 2>/dev/null
 }
 
+# True on a kernel with allocator debugging (scripts/debug-kernel: KASAN
+# redzones and kmemleak's records make every allocation larger).
+dl_debug_kernel() {
+	[ -e /sys/kernel/debug/kmemleak ] || grep -q ' __asan_load8$' /proc/kallsyms
+}
+
 # Field N (1-based) of the target part of "dmsetup status" for device $1:
 # block_sectors nr_blocks dirty_active nr_checkpoints latest_id used/total state
 dl_status_field() {

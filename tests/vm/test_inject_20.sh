@@ -131,6 +131,7 @@ step() {
 		w=$((w + 1))
 	done
 	ck=$((ck + 1))
+	echo "$ck" > $T/ck
 	snap c$ck
 	# dmsetup is picked from its exec on: a low probability lets most
 	# get as far as the ioctl.
@@ -232,9 +233,16 @@ ktap_result $? "failslab with space and interval injected faults ($nf)"
 check_phase "failslab/space"
 
 # --- failslab for every task, bounded count ---------------------------------
-fs_on 2 40 N
-workload 4 "" "failslab (global, 2%, at most 40)"
+# Every task may fail an allocation, this shell too (a refused fork ends a
+# shell): the workload runs in a subshell that may die part way.  Its
+# checkpoint counter is kept in a file; the names skip ahead afterwards,
+# so no name is used twice.
+echo "$ck" > $T/ck
+( fs_on 2 40 N; workload 4 "" "failslab (global, 2%, at most 40)" ) ||
+	ktap_diag "the global phase's shell ended early (exit $?)"
 inj_off
+fs_times=40
+ck=$(($(cat $T/ck) + 10))
 nf=$(fs_count)
 ktap_diag "global failslab injected $nf faults"
 check_phase "failslab/global"

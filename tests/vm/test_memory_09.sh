@@ -5,13 +5,20 @@
 # formula in Documentation/admin-guide/device-mapper/dirtylog.rst:
 #   P = ceil(blocks / 32640) bitmap pages; 4 KiB per dirty page plus
 #   about 16 bytes per page of pointers.
-# A bound, not a timing: at most formula * 1.25 + 2 MiB.
+# A bound, not a timing: at most formula * 1.25 + 2 MiB; on the debug
+# kernel (KASAN redzones, kmemleak records: measured 2.25 times the
+# formula) formula * 3 + 2 MiB, still far below one object per block.
 . "$(dirname "$0")/lib.sh"
 trap 'dl_cleanup; modprobe -r null_blk' EXIT
 
 dl_cleanup
 modprobe dm-dirtylog || exit 1
 ktap_plan 4
+num=5 den=4
+if dl_debug_kernel; then
+	num=3 den=1
+	ktap_diag "debug kernel: bound formula * 3 + 2 MiB"
+fi
 tib=2147483648		# 1 TiB in sectors
 # A 1 TiB null_blk device (not memory backed: stores nothing).
 modprobe null_blk nr_devices=1 gb=1024 || exit 1
@@ -38,16 +45,16 @@ measure() {		# measure BLOCK_SECTORS
 	ktap_diag "1 TiB at $((bs / 2)) KiB blocks: $blocks blocks, $pages pages;" \
 		"empty ${empty} KiB (formula ${want_empty} KiB), fully dirty ${full} KiB (formula ${want_full} KiB)"
 	dmsetup remove mem
-	[ "$empty" -le $((want_empty * 5 / 4 + 2048)) ] && echo "$full" > /tmp/mem_full &&
+	[ "$empty" -le $((want_empty * num / den + 2048)) ] && echo "$full" > /tmp/mem_full &&
 		echo "$want_full" > /tmp/mem_want
 }
 
 measure 128
 ktap_result $? "64 KiB blocks: empty device within the formula"
-[ "$(cat /tmp/mem_full)" -le $(($(cat /tmp/mem_want) * 5 / 4 + 2048)) ]
+[ "$(cat /tmp/mem_full)" -le $(($(cat /tmp/mem_want) * num / den + 2048)) ]
 ktap_result $? "64 KiB blocks: fully dirty device within the formula"
 measure 8
 ktap_result $? "4 KiB blocks: empty device within the formula"
-[ "$(cat /tmp/mem_full)" -le $(($(cat /tmp/mem_want) * 5 / 4 + 2048)) ]
+[ "$(cat /tmp/mem_full)" -le $(($(cat /tmp/mem_want) * num / den + 2048)) ]
 ktap_result $? "4 KiB blocks: fully dirty device within the formula"
 ktap_finish
