@@ -311,7 +311,8 @@ static int state_write(const char *path, const struct dl_apply_state *cs)
 struct wbuf {
 	void *buf;
 	uint64_t off, len, rec;	/* rec: the record it belongs to */
-	int state;		/* 0 free, 1 queued, 2 being written */
+	int state;		/* 0 free, 1 queued, 2 being written,
+				 * 3 lent to the reader (wbuf_reserve()) */
 };
 
 struct target {
@@ -465,50 +466,121 @@ static void target_close(struct target *t)
  * earlier queued write is returned here as soon as it is known.  On
  * failure @f says which write failed.
  */
+/*
+ * Wait for a free buffer and mark it @state (1 queued is set by
+ * wbuf_queue(), so 3: lent out).  Returns NULL once a queued write has
+ * failed, with the failure in @f and its -errno in @err.
+ */
+static struct wbuf *wbuf_get(struct target *t, struct wfail *f, int *err)
+{
+	struct wbuf *b = NULL;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->error) {
+		for (unsigned int k = 0; k < NR_WBUF && !b; k++)
+			if (t->w[k].state == 0)
+				b = &t->w[k];
+		if (b)
+			break;
+		pthread_cond_wait(&t->cond, &t->lock);
+	}
+	if (t->error) {
+		*err = t->error;
+		*f = (struct wfail){ t->err_rec, t->err_off, t->err_len };
+		b = NULL;
+	} else {
+		b->state = 3;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return b;
+}
+
+/*
+ * Hand a filled buffer to the writers.  Filled outside the lock: writers
+ * only take queued buffers, and this thread is the only one that queues.
+ */
+static void wbuf_queue(struct target *t, struct wbuf *b, uint64_t off,
+		       uint64_t len, uint64_t rec)
+{
+	b->off = off;
+	b->len = len;
+	b->rec = rec;
+	pthread_mutex_lock(&t->lock);
+	b->state = 1;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void wbuf_put(struct target *t, struct wbuf *b)
+{
+	pthread_mutex_lock(&t->lock);
+	b->state = 0;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Can [@off, @off + @len) go through O_DIRECT? */
+static bool direct_ok(const struct target *t, uint64_t off, uint64_t len)
+{
+	return t->dfd >= 0 && !(off % DIRECT_ALIGN) && !(len % DIRECT_ALIGN);
+}
+
 static int write_data(struct target *t, const void *data, uint64_t len,
 		      uint64_t off, uint64_t rec, struct wfail *f)
 {
 	*f = (struct wfail){ rec, off, len };
-	if (t->dfd < 0 || off % DIRECT_ALIGN || len % DIRECT_ALIGN)
+	if (!direct_ok(t, off, len))
 		return write_all(t->fd, data, len, off);
 	while (len) {
 		uint64_t n = len < DIRECT_BUF ? len : DIRECT_BUF;
-		struct wbuf *b = NULL;
+		struct wbuf *b;
+		int r;
 
-		pthread_mutex_lock(&t->lock);
-		while (!t->error) {
-			for (unsigned int k = 0; k < NR_WBUF && !b; k++)
-				if (t->w[k].state == 0)
-					b = &t->w[k];
-			if (b)
-				break;
-			pthread_cond_wait(&t->cond, &t->lock);
-		}
-		if (t->error) {
-			int r = t->error;
-
-			*f = (struct wfail){ t->err_rec, t->err_off, t->err_len };
-			pthread_mutex_unlock(&t->lock);
+		b = wbuf_get(t, f, &r);
+		if (!b)
 			return r;
-		}
-		pthread_mutex_unlock(&t->lock);
-		/*
-		 * Filled outside the lock: writers only take queued buffers,
-		 * and this thread is the only one that queues.
-		 */
 		memcpy(b->buf, data, n);
-		b->off = off;
-		b->len = n;
-		b->rec = rec;
-		pthread_mutex_lock(&t->lock);
-		b->state = 1;
-		pthread_cond_broadcast(&t->cond);
-		pthread_mutex_unlock(&t->lock);
+		wbuf_queue(t, b, off, n, rec);
 		data = (const char *)data + n;
 		off += n;
 		len -= n;
 	}
 	return 0;
+}
+
+/*
+ * The next record of @rd, its data read straight into a free O_DIRECT
+ * buffer when there is direct I/O (no copy); a record that does not fit
+ * one buffer or is not aligned is read into the reader's own buffer and
+ * copied.  Returns what dl_diff_read_record() returns; *@w is set to a
+ * failed queued write's -errno (with @f) instead, and then 0 is returned.
+ * A data record that was read into a write buffer is queued already and
+ * *@queued says so.
+ */
+static int read_record(struct target *t, struct dl_diff_reader *rd,
+		       struct dl_diff_record *rec, bool *queued, int *w,
+		       struct wfail *f)
+{
+	struct wbuf *b = NULL;
+	int r;
+
+	*queued = false;
+	if (t->dfd >= 0) {
+		b = wbuf_get(t, f, w);
+		if (!b)
+			return 0;
+		dl_diff_reader_set_buffer(rd, b->buf, DIRECT_BUF);
+	}
+	r = dl_diff_read_record(rd, rec);
+	if (!b)
+		return r;
+	if (r == 1 && rec->type == DL_DIFF_DATA && rec->data == b->buf &&
+	    direct_ok(t, rec->offset, rec->length)) {
+		wbuf_queue(t, b, rec->offset, rec->length, rec->index);
+		*queued = true;
+	} else {
+		wbuf_put(t, b);
+	}
+	return r;
 }
 
 static int zero_range(int fd, bool blockdev, uint64_t off, uint64_t len)
@@ -588,6 +660,7 @@ int dl_apply(char **files, unsigned int n, const char *target,
 		struct dl_diff_info in;
 		struct wfail f;
 		uint64_t dev_size;
+		bool queued;
 		int fd, w;
 
 		r = open_stream(files[i], &fd, err, errlen);
@@ -647,11 +720,12 @@ int dl_apply(char **files, unsigned int n, const char *target,
 			goto next;
 		}
 		w = 0;
-		while (!w && (r = dl_diff_read_record(rd, &rec)) == 1) {
+		while (!w && (r = read_record(&tg, rd, &rec, &queued, &w, &f)) == 1) {
 			f = (struct wfail){ rec.index, rec.offset, rec.length };
 			if (rec.type == DL_DIFF_DATA) {
-				w = write_data(&tg, rec.data, rec.length, rec.offset,
-					       rec.index, &f);
+				if (!queued)
+					w = write_data(&tg, rec.data, rec.length,
+						       rec.offset, rec.index, &f);
 				sum[i].data_bytes += rec.length;
 			} else {
 				w = zero_range(tfd, blockdev, rec.offset, rec.length);

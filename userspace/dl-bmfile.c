@@ -60,6 +60,9 @@ static void crc32c_init(void)
  * instruction, several times faster than the tables (the diff streams
  * checksum every byte they carry twice).
  */
+/* Any buffer may be read as words (p is aligned to 8 first). */
+typedef uint64_t dl_word_alias __attribute__((may_alias));
+
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t len)
 {
@@ -69,16 +72,25 @@ static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t len)
 		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
 		len--;
 	}
-	while (len >= 32) {
-		uint64_t w[4];
+	/*
+	 * 64 bytes a round, each word loaded by the crc32 instruction itself
+	 * (p is 8-byte aligned here): 11 instructions per 64 bytes instead
+	 * of 23 with separate loads and a 32-byte round.  Instruction count
+	 * is what a TCG guest pays (make bench runs with -icount).
+	 */
+	while (len >= 64) {
+		const dl_word_alias *q = (const dl_word_alias *)(const void *)p;
 
-		memcpy(w, p, sizeof(w));
-		c = __builtin_ia32_crc32di(c, w[0]);
-		c = __builtin_ia32_crc32di(c, w[1]);
-		c = __builtin_ia32_crc32di(c, w[2]);
-		c = __builtin_ia32_crc32di(c, w[3]);
-		p += 32;
-		len -= 32;
+		c = __builtin_ia32_crc32di(c, q[0]);
+		c = __builtin_ia32_crc32di(c, q[1]);
+		c = __builtin_ia32_crc32di(c, q[2]);
+		c = __builtin_ia32_crc32di(c, q[3]);
+		c = __builtin_ia32_crc32di(c, q[4]);
+		c = __builtin_ia32_crc32di(c, q[5]);
+		c = __builtin_ia32_crc32di(c, q[6]);
+		c = __builtin_ia32_crc32di(c, q[7]);
+		p += 64;
+		len -= 64;
 	}
 	while (len >= 8) {
 		uint64_t w;
@@ -153,14 +165,22 @@ static void crc32c_pow2_init(void)
 
 uint32_t dl_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
 {
+	/* Streams combine the same length over and over: keep the last. */
+	static __thread uint64_t last_len = UINT64_MAX;
+	static __thread uint32_t last_xn;
 	uint32_t xn = 1u << 31;	/* x^0 */
+	uint64_t len = len_b;
 	int k = 3;		/* bytes to bits: x^(8 len_b) */
 
-	pthread_once(&crc32c_pow2_once, crc32c_pow2_init);
-	for (; len_b && k < 64; len_b >>= 1, k++)
-		if (len_b & 1)
-			xn = gf2_mulmod(crc32c_pow2[k], xn);
-	return gf2_mulmod(xn, crc_a) ^ crc_b;
+	if (len_b != last_len) {
+		pthread_once(&crc32c_pow2_once, crc32c_pow2_init);
+		for (; len && k < 64; len >>= 1, k++)
+			if (len & 1)
+				xn = gf2_mulmod(crc32c_pow2[k], xn);
+		last_len = len_b;
+		last_xn = xn;
+	}
+	return gf2_mulmod(last_xn, crc_a) ^ crc_b;
 }
 
 uint32_t dl_crc32c_soft(uint32_t crc, const void *buf, size_t len)

@@ -18,9 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define OUT_BUF_SIZE	(256U << 10)
+/* Data from this size on is handed to writev() as it is, not copied. */
+#define EMIT_DIRECT_MIN	(4U << 10)
 #define IN_BUF_SIZE	(64U << 10)
 #define SECTOR		512U
 
@@ -200,6 +203,46 @@ static int write_all(struct dl_diff_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Write what is buffered, then @len bytes at @p, with one writev() where
+ * the fd takes it all: the data is not copied into the buffer first.
+ */
+static int write_with_buf(struct dl_diff_writer *w, const void *p, size_t len)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = w->buf, .iov_len = w->buf_len },
+		{ .iov_base = (void *)p, .iov_len = len },
+	};
+	unsigned int i = w->buf_len ? 0 : 1;
+
+	while (i < 2) {
+		ssize_t n = writev(w->fd, iov + i, (int)(2 - i));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			w->buf_len = 0;
+			return write_fail(w, -errno);
+		}
+		if (!n) {
+			w->buf_len = 0;
+			return write_fail(w, -EIO);
+		}
+		w->written += (uint64_t)n;
+		/* Past the entries written whole; into the one written part way. */
+		while (i < 2 && (size_t)n >= iov[i].iov_len) {
+			n -= (ssize_t)iov[i].iov_len;
+			i++;
+		}
+		if (i < 2) {
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + n;
+			iov[i].iov_len -= (size_t)n;
+		}
+	}
+	w->buf_len = 0;
+	return 0;
+}
+
 static int flush_buf(struct dl_diff_writer *w)
 {
 	int ret = 0;
@@ -219,11 +262,8 @@ static int emit_crc(struct dl_diff_writer *w, const void *p, size_t len,
 {
 	if (w->fmt == DL_DIFF_NATIVE)
 		w->stream_crc = dl_crc32c_combine(w->stream_crc, crc, len);
-	if (len >= OUT_BUF_SIZE / 2) {
-		int ret = flush_buf(w);
-
-		return ret ? ret : write_all(w, p, len);
-	}
+	if (len >= EMIT_DIRECT_MIN)
+		return write_with_buf(w, p, len);
 	if (w->buf_len + len > OUT_BUF_SIZE) {
 		int ret = flush_buf(w);
 
@@ -711,6 +751,8 @@ struct dl_diff_reader {
 	uint32_t stream_crc;	/* native: crc32c of all consumed bytes */
 	uint8_t *data;		/* data of the last record handed out */
 	size_t data_cap;
+	uint8_t *ubuf;		/* dl_diff_reader_set_buffer(), one record */
+	size_t ucap;
 	/* rbd */
 	int rbd_tag;		/* first data tag, read with the metadata */
 	uint64_t rbd_left;	/* bytes of the current 'w' not handed out */
@@ -720,9 +762,16 @@ struct dl_diff_reader {
 	size_t in_len, in_pos;
 };
 
-/* Read up to @len bytes; fewer only at end of stream.  -errno on error. */
+/*
+ * Read up to @len bytes; fewer only at end of stream.  -errno on error.
+ * What the input buffer holds is used first; then a request of at least
+ * IN_BUF_SIZE bytes, or any request while a caller's buffer is set
+ * (r->ubuf), is read straight into @buf, a smaller one refills the input
+ * buffer.
+ */
 static ssize_t rd(struct dl_diff_reader *r, void *buf, size_t len)
 {
+	bool direct = r->ubuf || len >= IN_BUF_SIZE;
 	uint8_t *p = buf;
 	size_t got = 0;
 
@@ -739,7 +788,7 @@ static ssize_t rd(struct dl_diff_reader *r, void *buf, size_t len)
 			got += k;
 			continue;
 		}
-		if (len - got >= IN_BUF_SIZE)
+		if (direct)
 			n = read(r->fd, p + got, len - got);
 		else
 			n = read(r->fd, r->in, IN_BUF_SIZE);
@@ -755,7 +804,7 @@ static ssize_t rd(struct dl_diff_reader *r, void *buf, size_t len)
 		}
 		if (!n)
 			break;
-		if (len - got >= IN_BUF_SIZE) {
+		if (direct) {
 			got += (size_t)n;
 		} else {
 			r->in_len = (size_t)n;
@@ -1071,6 +1120,22 @@ static int alloc_data(struct dl_diff_reader *r, uint64_t len)
 	return 0;
 }
 
+/* Where @len bytes of record data go: the caller's buffer if it fits. */
+static uint8_t *data_buf(struct dl_diff_reader *r, uint64_t len)
+{
+	if (!len)		/* refused later, by check_extent() */
+		return r->in;
+	if (r->ubuf && len <= r->ucap)
+		return r->ubuf;
+	return alloc_data(r, len) ? NULL : r->data;
+}
+
+void dl_diff_reader_set_buffer(struct dl_diff_reader *r, void *buf, size_t cap)
+{
+	r->ubuf = buf;
+	r->ucap = buf ? cap : 0;
+}
+
 /* Order, alignment and size rules, after the record's checksum. */
 static int check_extent(struct dl_diff_reader *r, uint64_t at, uint64_t off,
 			uint64_t len, bool aligned)
@@ -1142,6 +1207,7 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 	uint8_t h[DL_DIFF_REC_SIZE];
 	uint64_t at = r->pos, off, len;
 	uint32_t type, crc, stored, dcrc = 0;
+	uint8_t *dst = NULL;
 	ssize_t n = rd(r, h, sizeof(h));
 	int ret;
 
@@ -1188,10 +1254,10 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 	}
 	crc = dl_crc32c(0, h, DL_DIFF_REC_OFF_CRC);
 	if (type == DL_DIFF_REC_DATA) {
-		ret = alloc_data(r, len);
-		if (ret)
-			return ret;
-		n = rd(r, r->data, (size_t)len);
+		dst = data_buf(r, len);
+		if (!dst)
+			return -ENOMEM;
+		n = rd(r, dst, (size_t)len);
 		if (n < 0)
 			return (int)n;
 		if ((uint64_t)n < len) {
@@ -1201,7 +1267,7 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 			       "offset %" PRIu64 ")", r->pos, r->index, at);
 			return -ENODATA;
 		}
-		dcrc = dl_crc32c(0, r->data, (size_t)len);
+		dcrc = dl_crc32c(0, dst, (size_t)len);
 		crc = dl_crc32c_combine(crc, dcrc, len);
 	}
 	stored = dl_get_le32(h + DL_DIFF_REC_OFF_CRC);
@@ -1224,7 +1290,7 @@ static int native_read(struct dl_diff_reader *r, struct dl_diff_record *rec)
 	rec->type = type == DL_DIFF_REC_DATA ? DL_DIFF_DATA : DL_DIFF_ZERO;
 	rec->offset = off;
 	rec->length = len;
-	rec->data = type == DL_DIFF_REC_DATA ? r->data : NULL;
+	rec->data = type == DL_DIFF_REC_DATA ? dst : NULL;
 	rec->index = r->index++;
 	r->next_off = off + len;
 	return 1;
@@ -1235,12 +1301,12 @@ static int rbd_piece(struct dl_diff_reader *r, struct dl_diff_record *rec)
 {
 	uint64_t n = r->rbd_left < DL_DIFF_MAX_DATA ? r->rbd_left :
 						      DL_DIFF_MAX_DATA;
+	uint8_t *dst = data_buf(r, n);
 	ssize_t got;
-	int ret = alloc_data(r, n);
 
-	if (ret)
-		return ret;
-	got = rd(r, r->data, (size_t)n);
+	if (!dst)
+		return -ENOMEM;
+	got = rd(r, dst, (size_t)n);
 	if (got < 0)
 		return (int)got;
 	if ((uint64_t)got < n)
@@ -1248,7 +1314,7 @@ static int rbd_piece(struct dl_diff_reader *r, struct dl_diff_record *rec)
 	rec->type = DL_DIFF_DATA;
 	rec->offset = r->rbd_off;
 	rec->length = n;
-	rec->data = r->data;
+	rec->data = dst;
 	rec->index = r->index++;
 	r->rbd_off += n;
 	r->rbd_left -= n;
@@ -1321,11 +1387,12 @@ int dl_diff_read_record(struct dl_diff_reader *r, struct dl_diff_record *rec)
 {
 	int ret;
 
-	if (r->state < 0)
-		return r->state;
-	if (r->state > 0)
-		return 0;
+	if (r->state) {
+		dl_diff_reader_set_buffer(r, NULL, 0);
+		return r->state < 0 ? r->state : 0;
+	}
 	ret = r->fmt == DL_DIFF_NATIVE ? native_read(r, rec) : rbd_read(r, rec);
+	dl_diff_reader_set_buffer(r, NULL, 0);
 	if (ret < 0)
 		r->state = ret;
 	return ret;

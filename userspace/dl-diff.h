@@ -301,6 +301,17 @@ uint64_t dl_diff_reader_pos(const struct dl_diff_reader *r);
  */
 int dl_diff_read_record(struct dl_diff_reader *r, struct dl_diff_record *rec);
 
+/*
+ * dl_diff_reader_set_buffer() - for the next dl_diff_read_record() call
+ * only: when that record is a data record (or rbd piece) of at most @cap
+ * bytes, read its data into @buf (rec->data then points to @buf) instead
+ * of the reader's own buffer.  The reader also reads that record's header
+ * with reads no longer than the header, so the data is read from @fd
+ * straight into @buf, not copied through the input buffer (apply hands
+ * @buf to an O_DIRECT write as it is).
+ */
+void dl_diff_reader_set_buffer(struct dl_diff_reader *r, void *buf, size_t cap);
+
 /* dl_diff_reader_free() - release @r (NULL is fine). */
 void dl_diff_reader_free(struct dl_diff_reader *r);
 

@@ -310,6 +310,14 @@ static void slurp(int fd, struct bytes *b)
 }
 
 /*
+ * With ucap set, read_compare() lends the reader a buffer of ucap bytes
+ * before every record (dl_diff_reader_set_buffer(), as apply does): data
+ * that fits must arrive in it, larger data in the reader's own.
+ */
+static size_t ucap;
+static uint8_t *ubuf;
+
+/*
  * Read every record of the stream @fd and compare with @m (NULL: only
  * read).  Returns the reader's final result: 0 at a verified end.
  */
@@ -333,7 +341,17 @@ static int read_compare(struct __test_metadata *_metadata, int fd,
 		EXPECT_STREQ(m->info.base_name, info.base_name);
 		EXPECT_STREQ(m->info.new_name, info.new_name);
 	}
-	while ((ret = dl_diff_read_record(r, &rec)) == 1) {
+	for (;;) {
+		if (ucap) {
+			memset(ubuf, 0xa5, ucap);
+			dl_diff_reader_set_buffer(r, ubuf, ucap);
+		}
+		ret = dl_diff_read_record(r, &rec);
+		if (ret != 1)
+			break;
+		if (ucap && rec.type == DL_DIFF_DATA)
+			ASSERT_EQ(rec.length <= ucap, rec.data == ubuf)
+				TH_LOG("%" PRIu64 " bytes, buffer %zu", rec.length, ucap);
 		if (!m)
 			continue;
 		ASSERT_GT(m->n, i) TH_LOG("extra record at %" PRIu64, rec.offset);
@@ -479,6 +497,48 @@ TEST_F(diff, sequential_formats_stream_through_a_pipe)
 		close(p[0]);
 		ASSERT_EQ(pid, waitpid(pid, &status, 0));
 		EXPECT_EQ(0, status);
+	}
+}
+
+/*
+ * A buffer lent for each record (apply's O_DIRECT buffers): data that fits
+ * arrives in it, the rest in the reader's own; the records are the same,
+ * from a file and through a pipe (reads of any length).
+ */
+TEST_F(diff, lent_buffer_gets_the_data_that_fits)
+{
+	enum dl_diff_format fmts[] = { DL_DIFF_NATIVE, DL_DIFF_RBD };
+	size_t caps[] = { variant->block_size, 3 * (size_t)variant->block_size };
+
+	for (unsigned int k = 0; k < 4; k++) {
+		int p[2], status, fd = memfd_create("d", 0);
+		pid_t pid;
+
+		ucap = caps[k & 1];
+		ubuf = malloc(ucap);
+		ASSERT_NE(NULL, ubuf);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, lib_write(fmts[k / 2], fd, &self->m, self->err));
+		lseek(fd, 0, SEEK_SET);
+		EXPECT_EQ(0, read_compare(_metadata, fd, &self->m, self->err))
+			TH_LOG("%s", self->err);
+		close(fd);
+		ASSERT_EQ(0, pipe(p));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			close(p[0]);
+			_exit(lib_write(fmts[k / 2], p[1], &self->m, self->err) ? 1 : 0);
+		}
+		close(p[1]);
+		EXPECT_EQ(0, read_compare(_metadata, p[0], &self->m, self->err))
+			TH_LOG("%s", self->err);
+		close(p[0]);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_EQ(0, status);
+		free(ubuf);
+		ubuf = NULL;
+		ucap = 0;
 	}
 }
 
@@ -698,6 +758,17 @@ TEST_F(bad, truncated_anywhere)
 	/* At a record boundary the message says why it matters. */
 	self->s.len = 8544;
 	EXPECT_REFUSED(-ENODATA, "without a trailer");
+	/* The same with a lent buffer (reads straight into it). */
+	ucap = 4096;
+	ubuf = malloc(ucap);
+	ASSERT_NE(NULL, ubuf);
+	for (size_t cut = 0; cut < len; cut++) {
+		self->s.len = cut;
+		EXPECT_REFUSED(-ENODATA, "truncated");
+	}
+	free(ubuf);
+	ubuf = NULL;
+	ucap = 0;
 	self->s.len = len;
 }
 
