@@ -225,7 +225,11 @@ modules-debug:
 	$(MAKE) -s -C $$d/linux M=$(abspath $(BUILD))/kmod/$$k W=1 modules 2>&1 | \
 		tee $(BUILD)/kmod/$$k/build.log; \
 	test $${PIPESTATUS[0]:-0} = 0 || exit 1; \
-	test -f $(BUILD)/kmod/$$k/dm-dirtylog.ko
+	test -f $(BUILD)/kmod/$$k/dm-dirtylog.ko; \
+	mkdir -p $(BUILD)/kmod/$$k/testmod; \
+	cp -a tests/kmod/. $(BUILD)/kmod/$$k/testmod/; \
+	$(MAKE) -s -C $$d/linux M=$(abspath $(BUILD))/kmod/$$k/testmod W=1 modules; \
+	test -f $(BUILD)/kmod/$$k/testmod/dm-dlfault.ko
 
 check-debug: deps
 	$(MAKE) all
