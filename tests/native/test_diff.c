@@ -475,29 +475,32 @@ TEST_F(diff, rbd_bytes_match_ceph_format_and_read_back)
 	close(fd);
 }
 
+/* Write @m as @f into a pipe from a child and read it back as it comes. */
+static void pipe_round_trip(struct __test_metadata *_metadata,
+			    enum dl_diff_format f, const struct model *m, char *err)
+{
+	int p[2], status;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(p[0]);
+		_exit(lib_write(f, p[1], m, err) ? 1 : 0);
+	}
+	close(p[1]);
+	EXPECT_EQ(0, read_compare(_metadata, p[0], m, err)) TH_LOG("%s", err);
+	close(p[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status);
+}
+
 /* Native and rbd go through a pipe: no seek on either side. */
 TEST_F(diff, sequential_formats_stream_through_a_pipe)
 {
-	enum dl_diff_format fmts[] = { DL_DIFF_NATIVE, DL_DIFF_RBD };
-
-	for (unsigned int k = 0; k < 2; k++) {
-		int p[2], status;
-		pid_t pid;
-
-		ASSERT_EQ(0, pipe(p));
-		pid = fork();
-		ASSERT_LE(0, pid);
-		if (!pid) {
-			close(p[0]);
-			_exit(lib_write(fmts[k], p[1], &self->m, self->err) ? 1 : 0);
-		}
-		close(p[1]);
-		EXPECT_EQ(0, read_compare(_metadata, p[0], &self->m, self->err))
-			TH_LOG("%s", self->err);
-		close(p[0]);
-		ASSERT_EQ(pid, waitpid(pid, &status, 0));
-		EXPECT_EQ(0, status);
-	}
+	pipe_round_trip(_metadata, DL_DIFF_NATIVE, &self->m, self->err);
+	pipe_round_trip(_metadata, DL_DIFF_RBD, &self->m, self->err);
 }
 
 /*
@@ -511,8 +514,7 @@ TEST_F(diff, lent_buffer_gets_the_data_that_fits)
 	size_t caps[] = { variant->block_size, 3 * (size_t)variant->block_size };
 
 	for (unsigned int k = 0; k < 4; k++) {
-		int p[2], status, fd = memfd_create("d", 0);
-		pid_t pid;
+		int fd = memfd_create("d", 0);
 
 		ucap = caps[k & 1];
 		ubuf = malloc(ucap);
@@ -523,19 +525,7 @@ TEST_F(diff, lent_buffer_gets_the_data_that_fits)
 		EXPECT_EQ(0, read_compare(_metadata, fd, &self->m, self->err))
 			TH_LOG("%s", self->err);
 		close(fd);
-		ASSERT_EQ(0, pipe(p));
-		pid = fork();
-		ASSERT_LE(0, pid);
-		if (!pid) {
-			close(p[0]);
-			_exit(lib_write(fmts[k / 2], p[1], &self->m, self->err) ? 1 : 0);
-		}
-		close(p[1]);
-		EXPECT_EQ(0, read_compare(_metadata, p[0], &self->m, self->err))
-			TH_LOG("%s", self->err);
-		close(p[0]);
-		ASSERT_EQ(pid, waitpid(pid, &status, 0));
-		EXPECT_EQ(0, status);
+		pipe_round_trip(_metadata, fmts[k / 2], &self->m, self->err);
 		free(ubuf);
 		ubuf = NULL;
 		ucap = 0;
