@@ -4,7 +4,8 @@
 # Fault injection (debug kernel only: failslab, fail_make_request; KTAP
 # SKIP elsewhere).  Allocation failures (failslab: for the workload's
 # tasks, then for every task with a bounded count, then for table loads,
-# device creation and messages) and I/O errors on the metadata device
+# device creation and messages: one failure each at a random site,
+# /proc/PID/fail-nth) and I/O errors on the metadata device
 # (/sys/block/vdb/make-it-fail + fail_make_request) during a write +
 # checkpoint workload.  After each phase, with injection off: the target
 # is working (rw) or cleanly failed (fail), it reloads over the healthy
@@ -88,6 +89,16 @@ inj_write() {
 	echo 1 > /proc/$p/make-it-fail 2>/dev/null
 	timeout 20 sh -c "head -c 4096 /dev/urandom > $T/fifo"
 	wait $p
+}
+
+# Run a command whose Nth fault-injection site from here on fails, for a
+# random N up to 1500: /proc/self/fail-nth survives the exec, so the one
+# failure lands anywhere between the exec and the command's ioctls and the
+# kernel work they do (a probability fails dmsetup long before its ioctl).
+# Returns the command's status; NTH_LAST is the N used.
+nth() {
+	NTH_LAST=$(($(rnd 1500) + 1))
+	sh -c 'echo "$1" > /proc/self/fail-nth && shift && exec "$@"' nth "$NTH_LAST" "$@" 2>/dev/null
 }
 
 fs_on() {		# fs_on PROBABILITY TIMES TASKFILTER(Y/N) [SPACE]
@@ -261,26 +272,26 @@ i=0
 while [ $i -lt 6 ]; do
 	# Fresh metadata now and then: creation then formats it.
 	[ $((i % 3)) = 0 ] && dl_fresh_meta /dev/mapper/inj_m2
-	inj dmsetup create inj2 --table "$table2" >/dev/null 2>&1 && creates=$((creates + 1))
-	inj dmsetup message inj2 0 checkpoint x$i >/dev/null 2>&1
+	nth dmsetup create inj2 --table "$table2" >/dev/null 2>&1 && creates=$((creates + 1))
+	nth dmsetup message inj2 0 checkpoint x$i >/dev/null 2>&1
 	dmsetup remove inj2 >/dev/null 2>&1
-	if inj dmsetup load inj --table "$table" >/dev/null 2>&1; then
+	if nth dmsetup load inj --table "$table" >/dev/null 2>&1; then
 		loads=$((loads + 1))
-		dmsetup suspend inj && inj dmsetup resume inj >/dev/null 2>&1
+		dmsetup suspend inj && nth dmsetup resume inj >/dev/null 2>&1
 		dmsetup resume inj >/dev/null 2>&1
 	fi
 	dmsetup clear inj >/dev/null 2>&1
 	for m in "list_checkpoints" "dirty c$ck" "mark_dirty $(rnd $NB) 1" \
 		"checkpoint m$i" "delete_checkpoint m$i"; do
-		inj dmsetup message inj 0 $m >/dev/null 2>&1 && msgs=$((msgs + 1))
+		nth dmsetup message inj 0 $m >/dev/null 2>&1 && msgs=$((msgs + 1))
 	done
-	inj dmsetup status inj >/dev/null 2>&1
+	nth dmsetup status inj >/dev/null 2>&1
 	step inj
 	i=$((i + 1))
 done
 inj_off
 nf=$(fs_count)
-ktap_diag "loads/messages: $creates of 6 creations, $loads of 6 loads, $msgs of 30 messages succeeded"
+ktap_diag "loads/messages (one failure each at a random site, fail-nth): $creates of 6 creations, $loads of 6 loads, $msgs of 30 messages succeeded"
 [ "$nf" -gt 0 ]
 ktap_result $? "failslab on loads, creation and messages injected faults ($nf)"
 dmsetup remove inj2 >/dev/null 2>&1
