@@ -282,6 +282,35 @@ static int cow_open(const char *cow, uint64_t bytes, char *dev, size_t devlen,
 	return r;
 }
 
+/*
+ * Remove dm device @name in a child process, while the caller goes on:
+ * the child's pid, or -1 (not forked: the caller removes it itself).
+ */
+static pid_t remove_in_child(const char *name)
+{
+	pid_t kid = fork();
+
+	if (!kid) {
+		char e[256];
+
+		_exit(dl_dm_remove_any(name, e, sizeof(e)) ? 1 : 0);
+	}
+	return kid;
+}
+
+/* Did the child of remove_in_child() remove its device? */
+static bool child_removed(pid_t kid)
+{
+	int st;
+
+	if (kid <= 0)
+		return false;
+	while (waitpid(kid, &st, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(st) && !WEXITSTATUS(st);
+}
+
 static int pit_release(struct pit *p, char *err, size_t errlen)
 {
 	char e2[256];
@@ -290,6 +319,15 @@ static int pit_release(struct pit *p, char *err, size_t errlen)
 	if (p->lvm_mode)
 		return dl_lvm_remove(&p->lvm, err, errlen);
 	if (p->reloaded) {
+		/*
+		 * The snapshot does not depend on NAME's table: a child removes
+		 * it while NAME goes back onto D (both wait for the kernel,
+		 * mostly for RCU grace periods: 20-60 ms each in a TCG guest).
+		 * A snapshot the child could not remove is removed below, with
+		 * the error reported.
+		 */
+		pid_t kid = p->snap_made ? remove_in_child(p->snap) : -1;
+
 		r = dl_dm_reload(p->dev, DL_TARGET_NAME, p->params, p->sectors,
 				 err, errlen);
 		if (!r)
@@ -297,8 +335,10 @@ static int pit_release(struct pit *p, char *err, size_t errlen)
 		r2 = dl_dm_resume(p->dev, r ? e2 : err, r ? sizeof(e2) : errlen);
 		if (!r)
 			r = r2;
+		if (child_removed(kid))
+			p->snap_made = false;
 		if (r)
-			return r;	/* NAME still needs the origin: keep both */
+			return r;	/* NAME still needs the origin: keep it */
 		p->reloaded = false;
 	}
 	if (p->snap_made) {
