@@ -312,7 +312,7 @@ struct wbuf {
 	void *buf;
 	uint64_t off, len, rec;	/* rec: the record it belongs to */
 	int state;		/* 0 free, 1 queued, 2 being written,
-				 * 3 lent to the reader (wbuf_reserve()) */
+				 * 3 lent out (wbuf_get()) */
 };
 
 struct target {
@@ -462,14 +462,9 @@ static void target_close(struct target *t)
 }
 
 /*
- * Write record @rec's data.  O_DIRECT writes are queued; a failure of an
- * earlier queued write is returned here as soon as it is known.  On
- * failure @f says which write failed.
- */
-/*
- * Wait for a free buffer and mark it @state (1 queued is set by
- * wbuf_queue(), so 3: lent out).  Returns NULL once a queued write has
- * failed, with the failure in @f and its -errno in @err.
+ * Wait for a free buffer and lend it out (state 3) until wbuf_queue() or
+ * wbuf_put().  Returns NULL once a queued write has failed, with the
+ * failure in @f and its -errno in @err.
  */
 static struct wbuf *wbuf_get(struct target *t, struct wfail *f, int *err)
 {
@@ -524,6 +519,11 @@ static bool direct_ok(const struct target *t, uint64_t off, uint64_t len)
 	return t->dfd >= 0 && !(off % DIRECT_ALIGN) && !(len % DIRECT_ALIGN);
 }
 
+/*
+ * Write record @rec's data.  O_DIRECT writes are queued; a failure of an
+ * earlier queued write is returned here as soon as it is known.  On
+ * failure @f says which write failed.
+ */
 static int write_data(struct target *t, const void *data, uint64_t len,
 		      uint64_t off, uint64_t rec, struct wfail *f)
 {
@@ -578,6 +578,12 @@ static int read_record(struct target *t, struct dl_diff_reader *rd,
 		wbuf_queue(t, b, rec->offset, rec->length, rec->index);
 		*queued = true;
 	} else {
+		/*
+		 * Free again.  Data left in it (an unaligned record) is
+		 * written from it through the page cache by write_data(),
+		 * before this thread, the only one handing out buffers,
+		 * takes one again.
+		 */
 		wbuf_put(t, b);
 	}
 	return r;
