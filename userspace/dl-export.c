@@ -335,11 +335,20 @@ static int pit_release(struct pit *p, char *err, size_t errlen)
 		r2 = dl_dm_resume(p->dev, r ? e2 : err, r ? sizeof(e2) : errlen);
 		if (!r)
 			r = r2;
+		if (!r) {
+			p->reloaded = false;
+			/*
+			 * NAME is off the origin, which holds nothing the
+			 * snapshot needs: it goes while the child works (a
+			 * failure is retried, and reported, below).
+			 */
+			if (p->origin_made && !dl_dm_remove_any(p->origin, e2, sizeof(e2)))
+				p->origin_made = false;
+		}
 		if (child_removed(kid))
 			p->snap_made = false;
 		if (r)
 			return r;	/* NAME still needs the origin: keep it */
-		p->reloaded = false;
 	}
 	if (p->snap_made) {
 		r = dl_dm_remove_any(p->snap, err, errlen);
