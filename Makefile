@@ -240,13 +240,14 @@ check-debug: deps
 # clock counts instructions (--icount), so that the host's load does not
 # move the results.  scripts/bench-report writes each boot's results to
 # $(BUILD)/bench/KVER-DATE.json with a chart (.png) and prints a table.
-# The guest needs 3 GiB (a 1 GiB region on a memory-backed null_blk).
+# The guest needs 4 GiB (a 1 GiB region on a memory-backed null_blk; a
+# stream and a raw image of bench_export's 1 GiB device on tmpfs).
 BENCH_ICOUNT ?= 2
 bench: deps
 	$(MAKE) all
 	@rc=0; for k in $(KVERS); do \
-		scripts/vm-run --mode bench --kver $$k --build $(BUILD) --mem 3072 \
-			--icount $(BENCH_ICOUNT) --timeout 3600 || rc=1; \
+		scripts/vm-run --mode bench --kver $$k --build $(BUILD) --mem 4096 --disk-mib 1280 \
+			--icount $(BENCH_ICOUNT) --timeout 7200 || rc=1; \
 		scripts/bench-report --out $(BUILD)/bench $(BUILD)/vm/$$k/results.ktap || rc=1; \
 	done; exit $$rc
 

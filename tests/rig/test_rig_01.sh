@@ -15,7 +15,7 @@ result() {
 count() { printf '%b' "$1" > "$tmp/k"; "$top/scripts/ktap-count" "$tmp/k"; }
 
 echo "KTAP version 1"
-echo "1..11"
+echo "1..12"
 [ "$(count 'KTAP version 1\n1..2\n  1..2\n  ok 1 a\n  ok 2 b\nok 1 t1\n  1..1\n  ok 1 c\nok 2 t2\n')" = "3 0" ]
 result $? "all-pass stream counts leaves"
 [ "$(count 'KTAP version 1\n1..1\n  1..2\n  ok 1 a\n  not ok 2 b\nnot ok 1 t1\n')" = "1 1" ]
@@ -57,11 +57,18 @@ result $? "kernel log scan is quiet on the debug kernel's boot banners and injec
 # A guest that cannot finish in time is killed and reported as a failure.
 kver=$(set -- $("$top/scripts/kvers"); echo "${1:-}")
 if [ -n "$kver" ]; then
-	out=$("$top/scripts/vm-run" --kver "$kver" --build "$build" --timeout 2 2>&1)
+	out=$("$top/scripts/vm-run" --kver "$kver" --build "$build" --timeout 2 \
+		--disk-dir "$tmp/vm" --disk-mib 96 2>&1)
 	rc=$?
 	[ $rc -ne 0 ] && echo "$out" | grep -q 'timed out' && echo "$out" | tail -n 1 | grep -q '[1-9][0-9]* failed$'
 	result $? "a VM over its time limit is killed and fails (rc $rc)"
+	sizes=$(stat -c %s "$tmp/vm/disk-data.img" "$tmp/vm/disk-meta.img" "$tmp/vm/disk-spare.img" | tr '\n' ' ')
+	"$top/scripts/vm-run" --kver "$kver" --build "$build" --disk-mib 0 >/dev/null 2>&1
+	rc=$?
+	[ "$sizes" = "$((96 << 20)) $((64 << 20)) $((96 << 20)) " ] && [ $rc = 2 ]
+	result $? "--disk-mib sizes the data and spare disks ($sizes), 0 is refused (rc $rc)"
 else
 	result 1 "a VM over its time limit is killed and fails: no kernel installed"
+	result 1 "--disk-mib: no kernel installed"
 fi
 [ $failed -eq 0 ]

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# Shared helpers for the VM shell tests (sourced).  Disks of the rig:
+# Shared helpers for the VM shell tests (sourced).  Disks of the rig
+# (data and spare: scripts/vm-run --disk-mib, make bench 1280 MiB):
 #   /dev/vda  data, 512 MiB      /dev/vdb  metadata, 64 MiB
 #   /dev/vdc  spare, 512 MiB
 DL_DATA=/dev/vda
