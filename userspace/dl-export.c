@@ -390,7 +390,7 @@ static int pit_table(struct pit *p, const char *dev, char *err, size_t errlen)
  * first; then, under one suspend of NAME, @instant(@arg) and
  * "lvcreate --snapshot -n NAME-xs VG/LV", which looks at nothing but those
  * PVs (it must not open NAME while it is suspended) and is killed after
- * DL_LVM_TIMEOUT_S.  NAME stays on the LV: LVM turns the LV itself into
+ * DL_LVM_SUSPENDED_TIMEOUT_S.  NAME stays on the LV: LVM turns the LV itself into
  * the snapshot origin, under the same device number.  @cow_bytes is the
  * snapshot's size; when it is only the default (@cow_default), no more
  * than the VG has free.

@@ -7,9 +7,9 @@
  * LVM command that opened a suspended device would wait in the kernel for
  * ever.  So every command gets a --config that accepts only the PVs of
  * the LV's VG (found before the suspend) and ignores suspended devices,
- * and a time limit: a child still running after DL_LVM_TIMEOUT_S seconds
- * is killed, and one that cannot die at once (stuck in the kernel) is left
- * for dl_lvm_reap() after the caller has resumed its device.
+ * and a time limit (dl-lvm.h): a child still running after it is killed,
+ * and one that cannot die at once (stuck in the kernel) is left for
+ * dl_lvm_reap() after the caller has resumed its device.
  *
  * Snapshot monitoring by dmeventd is switched off: the snapshot lives for
  * one export, and a daemon started from here would hold our pipes.
@@ -91,19 +91,19 @@ static void child_exec(char *const argv[], int out, int errfd)
 }
 
 /*
- * Run "lvm ARGV[1] ..." with the time limit; its standard output into @out
- * (when not NULL).  Returns 0 on exit status 0; otherwise a negative errno
+ * Run "lvm ARGV[1] ..." killed after @limit_s seconds; its standard output
+ * into @out (when not NULL).  Returns 0 on exit status 0; otherwise a negative errno
  * with lvm's own message in @err, and *status (when not NULL) the exit
  * status (-1 when it did not exit).
  */
 static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outlen,
-		   int *status, char *err, size_t errlen)
+		   int *status, int limit_s, char *err, size_t errlen)
 {
 	char msg[MSG_MAX], line[MSG_MAX], drain[512];
 	size_t olen = 0, mlen = 0;
 	struct pollfd pfd[2];
 	int po[2], pe[2], st = 0, r;
-	int64_t deadline = now_ms() + DL_LVM_TIMEOUT_S * 1000, exited = 0;
+	int64_t deadline = now_ms() + (int64_t)limit_s * 1000, exited = 0;
 	bool done = false;
 	pid_t pid;
 
@@ -202,7 +202,7 @@ static int lvm_run(struct dl_lvm *l, char *const argv[], char *out, size_t outle
 			l->stuck = pid;
 		return dl_fail(err, errlen, ETIMEDOUT,
 			    "lvm %s did not finish in %d s and was killed", argv[1],
-			    DL_LVM_TIMEOUT_S);
+			    limit_s);
 	}
 	one_line(msg, line, sizeof(line));
 	if (WIFEXITED(st) && !WEXITSTATUS(st))
@@ -387,7 +387,7 @@ int dl_lvm_open(struct dl_lvm *l, uint32_t major, uint32_t minor,
 			"--noheadings", "--nosuffix", "--units", "b", "--separator", "|",
 			"-o", "pv_name,vg_extent_size,vg_free", l->vg, NULL };
 
-		r = lvm_run(l, argv, out, sizeof(out), NULL, err, errlen);
+		r = lvm_run(l, argv, out, sizeof(out), NULL, DL_LVM_TIMEOUT_S, err, errlen);
 		if (r)
 			return r;
 	}
@@ -419,7 +419,7 @@ int dl_lvm_open(struct dl_lvm *l, uint32_t major, uint32_t minor,
 			"--noheadings", "--separator", "|",
 			"-o", "lv_name,lv_kernel_major,lv_kernel_minor", l->vg, NULL };
 
-		r = lvm_run(l, argv, out, sizeof(out), NULL, err, errlen);
+		r = lvm_run(l, argv, out, sizeof(out), NULL, DL_LVM_TIMEOUT_S, err, errlen);
 		if (r)
 			return r;
 	}
@@ -454,7 +454,7 @@ int dl_lvm_snapshot(struct dl_lvm *l, uint64_t bytes, char *err, size_t errlen)
 
 	snprintf(size, sizeof(size), "%" PRIu64 "b", bytes);
 	snprintf(vglv, sizeof(vglv), "%s/%s", l->vg, l->lv);
-	r = lvm_run(l, argv, NULL, 0, NULL, err, errlen);
+	r = lvm_run(l, argv, NULL, 0, NULL, DL_LVM_SUSPENDED_TIMEOUT_S, err, errlen);
 	if (r)
 		l->maybe = true;
 	else
@@ -497,7 +497,7 @@ int dl_lvm_remove(struct dl_lvm *l, char *err, size_t errlen)
 		char *p = out, *row;
 		bool there = false;
 
-		r = lvm_run(l, lvs, out, sizeof(out), NULL, err, errlen);
+		r = lvm_run(l, lvs, out, sizeof(out), NULL, DL_LVM_TIMEOUT_S, err, errlen);
 		if (r)
 			return r;
 		while ((row = next_line(&p)))
@@ -507,7 +507,7 @@ int dl_lvm_remove(struct dl_lvm *l, char *err, size_t errlen)
 			return 0;
 		}
 	}
-	r = lvm_run(l, argv, NULL, 0, &status, err, errlen);
+	r = lvm_run(l, argv, NULL, 0, &status, DL_LVM_TIMEOUT_S, err, errlen);
 	if (r)
 		return r;
 	l->made = l->maybe = false;

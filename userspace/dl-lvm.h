@@ -11,8 +11,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Every lvm command is killed after this long. */
-#define DL_LVM_TIMEOUT_S	60
+/*
+ * lvcreate, run while the device stacked on the LV is suspended, is killed
+ * after DL_LVM_SUSPENDED_TIMEOUT_S: one that waits on that device would
+ * never finish.  The other commands (before the suspend and after the
+ * resume) cannot wait on it; a loaded system may make them slow, and
+ * killing an lvremove would fail an export whose data is complete, so
+ * they get DL_LVM_TIMEOUT_S.
+ */
+#define DL_LVM_SUSPENDED_TIMEOUT_S	60
+#define DL_LVM_TIMEOUT_S		600
 
 struct dl_lvm {
 	char vg[128], lv[128];	/* the origin LV */
@@ -37,7 +45,7 @@ int dl_lvm_open(struct dl_lvm *l, uint32_t major, uint32_t minor,
 /*
  * dl_lvm_snapshot() - lvcreate --snapshot -n l->snap -L @bytes VG/LV,
  * scanning only the VG's PVs and never a suspended device, within
- * DL_LVM_TIMEOUT_S seconds.  May be called while a device stacked on the
+ * DL_LVM_SUSPENDED_TIMEOUT_S seconds.  May be called while a device stacked on the
  * LV is suspended.  On failure l->maybe says the snapshot might have been
  * made after all (dl_lvm_remove() cleans up), and l->stuck may hold a
  * killed child to reap (dl_lvm_reap()) once the suspend is over.
