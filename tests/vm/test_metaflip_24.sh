@@ -62,7 +62,7 @@ judge() {
 	klog_reset
 	if [ -n "$_role" ]; then
 		case $_role in
-		sb) _want='Metadata superblock checksum mismatch|bad superblock magic' ;;
+		sb) _want='Metadata superblock checksum mismatch|bad superblock magic|Metadata device holds something else' ;;
 		table) _want='Corrupt checkpoint table in metadata' ;;
 		*) _want='Corrupt bitmap tree in metadata' ;;
 		esac
