@@ -44,7 +44,7 @@
 #include "dl-qcow2.h"
 
 #define SEG_BYTES	(1u << 20)
-#define GAP_BYTES	(32u << 10)
+#define GAP_BYTES	(64u << 10)
 #define NR_SLOTS	8
 #define NR_READERS	4
 #define SNAP_CHUNK_SECTORS	1024
