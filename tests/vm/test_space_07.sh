@@ -1,5 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
+# timeout: 900
 # Checkpoints and metadata space.
 #
 # 1. 256 checkpoints at 64 KiB blocks with one random 4 KiB write after
