@@ -74,8 +74,10 @@ static void diff_one(const uint8_t *data, size_t size)
 	    memchr(info.new_name, '\0', sizeof(info.new_name)) == NULL)
 		abort();
 	while ((ret = dl_diff_read_record(r, &rec)) == 1) {
+		/* Only data is bounded: a zero record may span the device. */
 		if (rec.index != next++ || !rec.length ||
-		    rec.length > DL_DIFF_MAX_DATA || rec.offset < end ||
+		    (rec.type == DL_DIFF_DATA && rec.length > DL_DIFF_MAX_DATA) ||
+		    rec.offset < end ||
 		    rec.offset + rec.length < rec.offset ||
 		    rec.offset + rec.length > info.size)
 			abort();
