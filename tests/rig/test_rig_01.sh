@@ -15,7 +15,7 @@ result() {
 count() { printf '%b' "$1" > "$tmp/k"; "$top/scripts/ktap-count" "$tmp/k"; }
 
 echo "KTAP version 1"
-echo "1..12"
+echo "1..15"
 [ "$(count 'KTAP version 1\n1..2\n  1..2\n  ok 1 a\n  ok 2 b\nok 1 t1\n  1..1\n  ok 1 c\nok 2 t2\n')" = "3 0" ]
 result $? "all-pass stream counts leaves"
 [ "$(count 'KTAP version 1\n1..1\n  1..2\n  ok 1 a\n  not ok 2 b\nnot ok 1 t1\n')" = "1 1" ]
@@ -28,6 +28,19 @@ result $? "tests announced but never reported (guest died) count as failures"
 result $? "an empty stream is a failure"
 [ "$(count 'KTAP version 1\n1..1\n  1..2\n  ok 1 a\n  ok 2 b # SKIP no disk\nok 1 t\n')" = "1 0" ]
 result $? "skips are neither passes nor failures"
+
+# The list of what failed, printed at the end of make check.
+fails() { printf '%b' "$1" > "$tmp/k"; "$top/scripts/ktap-failures" "$tmp/k" L; }
+[ "$(fails 'KTAP version 1\n1..2\n  1..2\n  ok 1 a\n  not ok 2 b\nnot ok 1 t1.sh # a subtest failed\n  1..1\n  ok 1 c\n  ok 2 d # SKIP x\nok 2 t2\n')" = \
+	"$(printf '%s\n' 'L: t1.sh: not ok 2 b' 'L: not ok 1 t1.sh # a subtest failed')" ]
+result $? "the failure list names a failing leaf with its test, and the failing test"
+out=$(fails 'KTAP version 1\n1..4\n  1..1\n  ok 1 a\nok 1 t1\n  1..3\n  ok 1 x\n  not ok 2 y\n# the test run ended early; the kernel log ends:\n[ 9.0] Kernel panic - not syncing\n# full kernel log: /c\n')
+echo "$out" | grep -qx 'L: (unfinished test): not ok 2 y' &&
+	echo "$out" | grep -qx 'L: 3 of 4 tests announced but never reported (the run ended early; last result: not ok 2 y)' &&
+	echo "$out" | grep -qx 'L:   \[ 9.0\] Kernel panic - not syncing' && ! echo "$out" | grep -q 'full kernel log'
+result $? "the failure list shows a run that ended early, its last result and the kernel log's end"
+[ -z "$(fails 'KTAP version 1\n1..1\n  1..1\n  ok 1 a\nok 1 t1\n')" ] && [ "$(fails '')" = 'L: no test plan (nothing ran)' ]
+result $? "the failure list is empty for a passing stream, and names an empty one"
 
 printf '[    1.0] ok\n[    2.0] WARNING: CPU: 0 PID: 1 at foo.c:1\n' > "$tmp/log"
 [ -n "$("$top/scripts/scan-kernel-log" "$tmp/log")" ]
