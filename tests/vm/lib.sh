@@ -68,6 +68,16 @@ dl_sha() {		# dl_sha DEV OFF LEN
 		sha256sum | cut -d' ' -f1
 }
 
+# Invert every bit of the byte at offset OFF of a file: the byte always
+# changes, whatever it held (writing a fixed value would leave a byte that
+# already held it as it was).
+dl_flip_byte() {	# dl_flip_byte FILE OFF
+	_b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	[ -n "$_b" ] || return 1
+	printf "\\$(printf %03o $((_b ^ 255)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
 # Give the metadata device an all-zero first block, so the next table load
 # formats it afresh.
 dl_fresh_meta() {

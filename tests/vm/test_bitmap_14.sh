@@ -165,10 +165,10 @@ check_eq "dirty -o - streams the same map to show -" \
 
 # --- 3. refusals -----------------------------------------------------------
 cp $tmp/f12 $tmp/bad
-printf '\377' | dd of=$tmp/bad bs=1 seek=600 conv=notrunc 2>/dev/null
+dl_flip_byte $tmp/bad 600
 refused "a flipped body byte: refused as corrupt" "body corrupt" show $tmp/bad
 cp $tmp/f12 $tmp/bad
-printf 'X' | dd of=$tmp/bad bs=1 seek=100 conv=notrunc 2>/dev/null
+dl_flip_byte $tmp/bad 100
 refused "a flipped header byte: refused as corrupt" "header corrupt" show $tmp/bad
 size=$(wc -c <$tmp/f12)
 head -c $((size - 1)) $tmp/f12 >$tmp/bad

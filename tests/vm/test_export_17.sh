@@ -183,7 +183,7 @@ dirtylogctl verify $t/f1.dld $t/f3.dld 2>$t/v.err >/dev/null
 ktap_result $? "verify refuses a gap in the chain"
 cp $t/f2.dld $t/bad.dld
 sz=$(stat -c %s $t/bad.dld)
-printf '\377' | dd of=$t/bad.dld bs=1 seek=$((sz / 2)) conv=notrunc 2>/dev/null
+dl_flip_byte $t/bad.dld $((sz / 2))
 dirtylogctl verify $t/bad.dld 2>$t/v.err >/dev/null
 [ $? -eq 1 ] && grep -q "corrupt" $t/v.err
 ktap_result $? "verify refuses a flipped byte: $(cat $t/v.err | head -c 120)"
