@@ -69,6 +69,8 @@ static unsigned char rbuf[RCVBUF_SIZE];
 
 static unsigned long errcount[4096];
 static unsigned long n_success, n_silent, n_dropped, n_replies, n_bad;
+/* Answers to messages without NLM_F_REQUEST: netlink's own, not the family's. */
+static unsigned long n_noreq;
 static unsigned long n_dumps_intr, n_ext_msgs;
 static bool unpriv;
 static char last_ext_msg[160];
@@ -1104,6 +1106,8 @@ int main(int argc, char **argv)
 			n_dropped++;
 		else if (st.fuzz_done && st.fuzz_err)
 			errcount[st.fuzz_err < 4096 ? st.fuzz_err : 0]++;
+		else if ((st.fuzz_done || st.fuzz_msgs) && !(r.flags & NLM_F_REQUEST))
+			n_noreq++;
 		else if (st.fuzz_done || st.fuzz_msgs)
 			n_success++;
 		else
@@ -1118,6 +1122,8 @@ int main(int argc, char **argv)
 	       i < count ? i + 1 : count, count);
 	printf("  successes: %lu (plus %lu answered by silence: no ACK asked)\n",
 	       n_success, n_silent);
+	printf("  not requests (no NLM_F_REQUEST), acknowledged by netlink itself: %lu\n",
+	       n_noreq);
 	printf("  dropped by netlink (lying nlmsg_len): %lu\n", n_dropped);
 	for (e = 1; e < 4096; e++)
 		if (errcount[e])
