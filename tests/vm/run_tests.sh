@@ -75,8 +75,10 @@ for t in $list; do
 	else
 		echo "ok $i $t"
 	fi
-	# Guest time: what each test costs the suite (CI's time budget).
-	echo "# $t: ${t_secs}s"
+	# Guest time: what each test costs the suite (CI's time budget), and
+	# the memory left after it (a test leaving files on the tmpfs /tmp
+	# takes RAM from every later one).
+	echo "# $t: ${t_secs}s, $(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo) MiB available, /tmp $(du -sm /tmp 2>/dev/null | cut -f1) MiB"
 done
 
 # Objects still unreferenced after two scans (the first may see pointers
