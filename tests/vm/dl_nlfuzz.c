@@ -56,7 +56,8 @@
 
 #define SNDBUF_SIZE	16384
 #define RCVBUF_SIZE	(1 << 20)
-#define TIMEOUT_S	5
+/* A reply later than this is a hang; times DL_TIMEOUT_SCALE on slow kernels. */
+#define TIMEOUT_S	10
 
 static int fd = -1;
 static uint32_t portid;
@@ -1027,6 +1028,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		unpriv = uid != 0;
+	}
+	if (getenv("DL_TIMEOUT_SCALE")) {
+		long scale = strtol(getenv("DL_TIMEOUT_SCALE"), NULL, 10);
+
+		if (scale > 1 && scale <= 100)
+			tv.tv_sec *= scale;
 	}
 	seed = strtoul(argv[1], NULL, 0);
 	count = strtoul(argv[2], NULL, 0);

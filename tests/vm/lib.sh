@@ -68,6 +68,25 @@ dl_sha() {		# dl_sha DEV OFF LEN
 		sha256sum | cut -d' ' -f1
 }
 
+# Poll until CMD... succeeds, once a second, for at most SECS seconds times
+# DL_TIMEOUT_SCALE (slow kernels): the wait for something a background
+# process is about to do, where a fixed sleep may be too short.
+dl_wait_for() {		# dl_wait_for SECS CMD...
+	_n=$(($1 * ${DL_TIMEOUT_SCALE:-1}))
+	shift
+	while ! "$@"; do
+		[ $_n -gt 0 ] || return 1
+		_n=$((_n - 1))
+		sleep 1
+	done
+}
+
+# True while a write is in flight on dm device NAME (bio accounting).
+dl_write_inflight() {	# dl_write_inflight NAME
+	_dm=$(basename "$(readlink -f /dev/mapper/$1)")
+	[ "$(awk '{ print $2 }' /sys/block/$_dm/inflight)" -gt 0 ] 2>/dev/null
+}
+
 # Invert every bit of the byte at offset OFF of a file: the byte always
 # changes, whatever it held (writing a fixed value would leave a byte that
 # already held it as it was).

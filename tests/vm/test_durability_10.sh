@@ -30,8 +30,8 @@ before=$(raw_block 200)
 dmsetup suspend mdl
 dd if=/tmp/blk of=$dev bs=4096 seek=200 oflag=direct conv=fsync 2>/dev/null &
 pid=$!
-sleep 3
-kill -0 $pid 2>/dev/null
+# In flight on dur first; then time in which it would complete if it could.
+dl_wait_for 60 dl_write_inflight dur && sleep 3 && kill -0 $pid 2>/dev/null
 ktap_result $? "a first write to a block waits while its mark cannot be written"
 [ "$(raw_block 200)" = "$before" ]
 ktap_result $? "... and has not reached the data device"

@@ -22,9 +22,9 @@ dmsetup message inf 0 checkpoint c1 >/dev/null
 dmsetup suspend dlin
 dd if=/dev/urandom of=$dev bs=4096 seek=77 count=1 oflag=direct 2>/dev/null &
 pid=$!
-sleep 2
-kill -0 $pid 2>/dev/null
-ktap_result $? "the write is held in flight below the target"
+# Marked first, then sent on to dlin, where it is held.
+dl_wait_for 60 eval '[ "$(dirty c1)" = "77 1" ]' && kill -0 $pid 2>/dev/null
+ktap_result $? "the write is marked and held in flight below the target"
 dmsetup message inf 0 checkpoint c2 >/dev/null
 ktap_result $? "a checkpoint is created while it is in flight"
 dmsetup resume dlin
