@@ -83,7 +83,7 @@ dl_wait_for() {		# dl_wait_for SECS CMD...
 
 # True while a write is in flight on dm device NAME (bio accounting).
 dl_write_inflight() {	# dl_write_inflight NAME
-	_dm=$(basename "$(readlink -f /dev/mapper/$1)")
+	_dm=$(dmsetup info -c --noheadings -o blkdevname "$1")
 	[ "$(awk '{ print $2 }' /sys/block/$_dm/inflight)" -gt 0 ] 2>/dev/null
 }
 
