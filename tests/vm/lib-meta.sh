@@ -53,9 +53,7 @@ blk_get() { dd if=$DL_META of=$BLK bs=4096 skip="$1" count=1 iflag=direct 2>/dev
 blk_put() { dd if=$BLK of=$DL_META bs=4096 seek="$1" count=1 oflag=direct conv=notrunc 2>/dev/null; }
 flip_bit() {		# flip_bit BLOCK BYTE: invert the lowest bit of one byte
 	blk_get "$1"
-	_v=$(od -An -tu1 -j "$2" -N1 $BLK | tr -d ' ')
-	printf "\\$(printf %03o $((_v ^ 1)))" |
-		dd of=$BLK bs=1 seek="$2" conv=notrunc 2>/dev/null
+	dl_flip_byte $BLK "$2" 1
 	blk_put "$1"
 }
 poke() {		# poke BLOCK BYTE STRING

@@ -87,13 +87,13 @@ dl_write_inflight() {	# dl_write_inflight NAME
 	[ "$(awk '{ print $2 }' /sys/block/$_dm/inflight)" -gt 0 ] 2>/dev/null
 }
 
-# Invert every bit of the byte at offset OFF of a file: the byte always
-# changes, whatever it held (writing a fixed value would leave a byte that
-# already held it as it was).
-dl_flip_byte() {	# dl_flip_byte FILE OFF
+# Invert the bits MASK (default all) of the byte at offset OFF of a file:
+# the byte always changes, whatever it held (writing a fixed value would
+# leave a byte that already held it as it was).
+dl_flip_byte() {	# dl_flip_byte FILE OFF [MASK]
 	_b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
 	[ -n "$_b" ] || return 1
-	printf "\\$(printf %03o $((_b ^ 255)))" |
+	printf "\\$(printf %03o $((_b ^ ${3:-255})))" |
 		dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
 
