@@ -15,7 +15,7 @@ result() {
 count() { printf '%b' "$1" > "$tmp/k"; "$top/scripts/ktap-count" "$tmp/k"; }
 
 echo "KTAP version 1"
-echo "1..15"
+echo "1..21"
 [ "$(count 'KTAP version 1\n1..2\n  1..2\n  ok 1 a\n  ok 2 b\nok 1 t1\n  1..1\n  ok 1 c\nok 2 t2\n')" = "3 0" ]
 result $? "all-pass stream counts leaves"
 [ "$(count 'KTAP version 1\n1..1\n  1..2\n  ok 1 a\n  not ok 2 b\nnot ok 1 t1\n')" = "1 1" ]
@@ -66,6 +66,83 @@ printf '%s\n' '[    0.1] kmemleak: Kernel memory leak detector initialized (mem 
 	'[    9.0] FAULT_INJECTION: forcing a failure.' > "$tmp/log"
 [ -z "$("$top/scripts/scan-kernel-log" "$tmp/log")" ]
 result $? "kernel log scan is quiet on the debug kernel's boot banners and injected faults"
+
+# Reports the emulator caused (tests/vm/emufault.sh): a WARN whose register
+# dumps show an EFLAGS value no x86 CPU can hold, modelled on a #DB that
+# TCG raised in a 6.12 guest.  $1 and $2: the two EFLAGS values.
+report() {
+	printf '%s\n' '[  566.08] ------------[ cut here ]------------' \
+		'[  566.08] WARNING: CPU: 0 PID: 9204 at arch/x86/kernel/traps.c:1120 exc_debug_kernel+0xca/0x160' \
+		'[  566.08] RIP: 0010:exc_debug_kernel+0xca/0x160' \
+		"[  566.08] RSP: 0000:fffffe50ffd32f28 EFLAGS: $1" \
+		'[  566.09] Call Trace:' '[  566.09]  <#DB>' \
+		'[  566.09] RIP: 0010:kmem_cache_alloc_lru_noprof+0x76/0x300' \
+		"[  566.09] RSP: 0018:ff7e3c13004db6f0 EFLAGS: $2" \
+		'[  566.09]  </#DB>' '[  566.09]  <TASK>' '[  566.09]  __d_alloc+0x2b/0x210' \
+		'[  566.09]  </TASK>' '[  566.09] ---[ end trace 0000000000000000 ]---'
+}
+{ echo '[    1.0] ok'; report 01480002 01480702; echo '[  567.0] loop0: detected capacity change'; } > "$tmp/log"
+rm -f "$tmp/emu"
+[ -z "$("$top/scripts/scan-kernel-log" "$tmp/log" "$tmp/emu")" ] &&
+	[ "$(cat "$tmp/emu")" = 'EFLAGS 01480002: WARNING: CPU: 0 PID: 9204 at arch/x86/kernel/traps.c:1120 exc_debug_kernel+0xca/0x160' ] &&
+	[ "$(sh "$top/tests/vm/emufault.sh" "$tmp/log" | wc -l)" = "$(wc -l < "$tmp/log")" ]
+result $? "kernel log scan sets apart a report with impossible EFLAGS (reserved bits 22 and 24), keeping line numbers"
+ok=0
+for f in 00000246:00010282 00000046:00000202 00000046:00000206; do
+	{ report "${f%:*}" "${f#*:}"; report 01480002 01480702; } > "$tmp/log"
+	[ "$("$top/scripts/scan-kernel-log" "$tmp/log" | grep -c WARNING)" = 1 ] || { echo "# missed with EFLAGS $f"; ok=1; }
+done
+for f in 00000244 0000024e 00000266 00008246 00400246 100000246; do	# bit 1 clear; 3; 5; 15; 22; 32
+	report 00000046 $f > "$tmp/log"
+	[ -z "$("$top/scripts/scan-kernel-log" "$tmp/log")" ] || { echo "# not set apart with EFLAGS $f"; ok=1; }
+done
+result $ok "a report with possible EFLAGS is found, next to an emulator's; each reserved bit marks the emulator's"
+# busybox awk (the guest's) agrees, and a report without an end line ends
+# with its call trace: a WARN after it is found.
+mkdir -p "$tmp/bb"
+if busybox awk 'BEGIN { exit 0 }' 2>/dev/null; then
+	printf '#!/bin/sh\nexec busybox awk "$@"\n' > "$tmp/bb/awk"
+	chmod +x "$tmp/bb/awk"
+	{ report 01480002 01480702 | grep -v 'end trace'; echo '[  600.0] WARNING: CPU: 1 PID: 7 at dm_dirtylog'; } > "$tmp/log"
+	[ "$(PATH="$tmp/bb:$PATH" sh "$top/tests/vm/emufault.sh" "$tmp/log" | grep -c .)" = 1 ] &&
+		[ "$(sh "$top/tests/vm/emufault.sh" "$tmp/log" | grep -c .)" = 1 ]
+	result $? "busybox awk and the host's awk keep only the WARN after an emulator report without an end line"
+else
+	result 1 "busybox awk: not installed (scripts/deps installs busybox-static)"
+fi
+
+# The guest's runner with a fake dmesg: a test hit by an emulator report
+# runs again and only its second run counts; a real WARN fails its test;
+# an emulator report in both runs fails it too.
+mkdir -p "$tmp/g" "$tmp/bin"
+cp "$top/tests/vm/run_tests.sh" "$top/tests/vm/emufault.sh" "$tmp/g/"
+printf '#!/bin/sh\ncat "$FAKE_LOG"\n[ "${1:-}" = -c ] && : > "$FAKE_LOG"\nexit 0\n' > "$tmp/bin/dmesg"
+chmod +x "$tmp/bin/dmesg"
+cat > "$tmp/g/test_a.sh" <<'EOT'
+if [ -e "$FAKE_DIR/a.ran" ]; then echo "1..1"; echo "ok 1 second run"; exit 0; fi
+: > "$FAKE_DIR/a.ran"; . "$FAKE_DIR/report"; report 01480002 01480702 >> "$FAKE_LOG"
+echo "1..1"; echo "not ok 1 first run"
+EOT
+cat > "$tmp/g/test_b.sh" <<'EOT'
+. "$FAKE_DIR/report"; report 00000046 00000246 >> "$FAKE_LOG"; echo "1..1"; echo "ok 1 b"
+EOT
+cat > "$tmp/g/test_c.sh" <<'EOT'
+. "$FAKE_DIR/report"; report 01480002 01480702 >> "$FAKE_LOG"; echo "1..1"; echo "ok 1 c"
+EOT
+declare -f report > "$tmp/report"
+: > "$tmp/fakelog"
+FAKE_LOG=$tmp/fakelog FAKE_DIR=$tmp PATH="$tmp/bin:$PATH" sh "$tmp/g/run_tests.sh" > "$tmp/rt" 2>&1
+grep -q '^  # rerun: the emulator corrupted the CPU state (EFLAGS 01480002: WARNING' "$tmp/rt" &&
+	grep -qx 'ok 1 test_a.sh' "$tmp/rt" && [ "$(grep -c '# rerun:' "$tmp/rt")" = 2 ]
+result $? "the runner runs a test hit by an emulator report again, and passes it on the second run"
+grep -qx 'not ok 2 test_b.sh # kernel warning in dmesg' "$tmp/rt" &&
+	grep -qx 'not ok 3 test_c.sh # the emulator corrupted the CPU state in both runs' "$tmp/rt" &&
+	[ "$("$top/scripts/ktap-count" "$tmp/rt")" = "3 2" ] &&
+	[ "$("$top/scripts/ktap-failures" "$tmp/rt" L | tr '\n' '|')" = 'L: not ok 2 test_b.sh # kernel warning in dmesg|L: not ok 3 test_c.sh # the emulator corrupted the CPU state in both runs|' ]
+result $? "a real WARN fails its test, so do emulator reports in both runs; the first run's results do not count"
+[ "$(count 'KTAP version 1\n1..1\n  1..2\n  not ok 1 a\n  ok 2 b\n  # rerun: x\n  1..2\n  ok 1 a\n  ok 2 b\nok 1 t\n')" = "2 0" ] &&
+	[ -z "$(fails 'KTAP version 1\n1..1\n  1..1\n  not ok 1 a\n  # rerun: x\n  1..1\n  ok 1 a\nok 1 t\n')" ]
+result $? "KTAP counts and the failure list drop a test's results before its rerun line"
 
 # A guest that cannot finish in time is killed and reported as a failure.
 kver=$(set -- $("$top/scripts/kvers"); echo "${1:-}")
