@@ -28,10 +28,25 @@ if [ ! -d $FS ] || [ ! -d $FMR ] || [ ! -e $MIF ]; then
 fi
 
 T=/tmp/inj
+# inj_set FILE VALUE: write a debugfs/sysfs knob.  While failslab is on
+# for every task (the global phase) it can refuse this shell's own
+# allocations, the open of the knob included: retry with builtins only
+# (a fork could fail too) until the write goes through, with no stderr
+# (opening /dev/null could fail as well).  Each refused
+# open uses up one of the bounded failures, so this ends; INJ_RETRIES
+# counts the refusals.
+INJ_RETRIES=0
+inj_set() {
+	_n=0
+	until { echo "$2" > "$1"; } 2>&-; do
+		_n=$((_n + 1))
+		INJ_RETRIES=$((INJ_RETRIES + 1))
+		[ $_n -lt 1000 ] || return 1
+	done
+}
 inj_off() {
-	echo 0 > $FS/probability
-	echo 0 > $FMR/probability
-	echo 0 > $MIF
+	inj_set $FS/probability 0 && inj_set $FMR/probability 0 &&
+		inj_set $MIF 0
 }
 cleanup() {
 	inj_off
@@ -46,7 +61,7 @@ mkdir -p $T
 dl_fresh_meta
 modprobe dm-dirtylog || exit 1
 seed=${DL_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
-ktap_plan 27
+ktap_plan 29
 ktap_diag "seed $seed (DL_SEED=$seed replays)"
 
 NB=32			# the written region: blocks 0..31 (4 KiB each)
@@ -62,9 +77,11 @@ ck=0			# number of the last checkpoint attempt (c1, c2, ...)
 # A deterministic stream of random numbers from the seed.
 awk -v s="$seed" 'BEGIN { srand(s); for (i = 0; i < 5000; i++) print int(rand() * 1000000) }' > $T/rand
 rpos=0
-rnd() {			# rnd N: a number in 0..N-1
+rnd() {			# rnd N: RND = a number in 0..N-1
+	# Not in a $(...) subshell, which would lose the step of rpos and
+	# give every call the same number.
 	rpos=$((rpos + 1))
-	echo $(($(sed -n "${rpos}p" $T/rand) % $1))
+	RND=$(($(sed -n "${rpos}p" $T/rand) % $1))
 }
 
 # Run a command as a task that failslab/fail_make_request may pick
@@ -97,7 +114,8 @@ inj_write() {
 # kernel work they do (a probability fails dmsetup long before its ioctl).
 # Returns the command's status; NTH_LAST is the N used.
 nth() {
-	NTH_LAST=$(($(rnd 1500) + 1))
+	rnd 1500
+	NTH_LAST=$((RND + 1))
 	sh -c 'echo "$1" > /proc/self/fail-nth && shift && exec "$@"' nth "$NTH_LAST" "$@" 2>/dev/null
 }
 
@@ -126,7 +144,8 @@ snap() {		# copy of the region as it is now, for checkpoint $1
 step() {
 	w=0
 	while [ $w -lt 3 ]; do
-		b=$(rnd $NB)
+		rnd $NB
+		b=$RND
 		if [ "$1" = inj ]; then
 			inj_write "$b"
 		else
@@ -251,6 +270,16 @@ nf=$(fs_count)
 ktap_result $? "failslab with space and interval injected faults ($nf)"
 check_phase "failslab/space"
 
+# --- turning injection off while it refuses this shell's allocations -------
+# A subshell marks itself (task-filter) and has its next 3 slab
+# allocations refused: inj_off must still get through, with retries.
+( echo 1 > /proc/self/make-it-fail && fs_on 100 3 Y && INJ_RETRIES=0 &&
+	inj_off && echo "$INJ_RETRIES" > $T/retries )
+r=$(cat $T/retries 2>/dev/null)
+inj_off
+[ "${r:-0}" -gt 0 ] && [ "$(cat $FS/probability)" = 0 ] && [ "$(cat $FS/times)" = 0 ]
+ktap_result $? "injection turned off while failslab refused the shell's own allocations (${r:-no} retries, $(cat $FS/times) left)"
+
 # --- failslab for every task, bounded count ---------------------------------
 # Every task may fail an allocation, this shell too (a refused fork ends a
 # shell): the workload runs in a subshell that may die part way.  Its
@@ -259,7 +288,9 @@ check_phase "failslab/space"
 echo "$ck" > $T/ck
 ( fs_on 2 40 N; workload 4 "" "failslab (global, 2%, at most 40)" ) ||
 	ktap_diag "the global phase's shell ended early (exit $?)"
+INJ_RETRIES=0
 inj_off
+ktap_result $? "failslab turned off after the global phase ($INJ_RETRIES refused writes of the knob)"
 fs_times=40
 ck=$(($(cat $T/ck) + 10))
 nf=$(fs_count)
@@ -289,7 +320,8 @@ while [ $i -lt 6 ]; do
 		dmsetup resume inj >/dev/null 2>&1
 	fi
 	dmsetup clear inj >/dev/null 2>&1
-	for m in "list_checkpoints" "dirty c$ck" "mark_dirty $(rnd $NB) 1" \
+	rnd $NB
+	for m in "list_checkpoints" "dirty c$ck" "mark_dirty $RND 1" \
 		"checkpoint m$i" "delete_checkpoint m$i"; do
 		nth dmsetup message inj 0 $m >/dev/null 2>&1 && msgs=$((msgs + 1))
 	done
