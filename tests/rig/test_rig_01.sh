@@ -15,7 +15,7 @@ result() {
 count() { printf '%b' "$1" > "$tmp/k"; "$top/scripts/ktap-count" "$tmp/k"; }
 
 echo "KTAP version 1"
-echo "1..21"
+echo "1..22"
 [ "$(count 'KTAP version 1\n1..2\n  1..2\n  ok 1 a\n  ok 2 b\nok 1 t1\n  1..1\n  ok 1 c\nok 2 t2\n')" = "3 0" ]
 result $? "all-pass stream counts leaves"
 [ "$(count 'KTAP version 1\n1..1\n  1..2\n  ok 1 a\n  not ok 2 b\nnot ok 1 t1\n')" = "1 1" ]
@@ -67,7 +67,7 @@ printf '%s\n' '[    0.1] kmemleak: Kernel memory leak detector initialized (mem 
 [ -z "$("$top/scripts/scan-kernel-log" "$tmp/log")" ]
 result $? "kernel log scan is quiet on the debug kernel's boot banners and injected faults"
 
-# Reports the emulator caused (tests/vm/emufault.sh): a WARN whose register
+# Reports the emulator caused (tests/vm/kreports.sh): a WARN whose register
 # dumps show an EFLAGS value no x86 CPU can hold, modelled on a #DB that
 # TCG raised in a 6.12 guest.  $1 and $2: the two EFLAGS values.
 report() {
@@ -85,7 +85,7 @@ report() {
 rm -f "$tmp/emu"
 [ -z "$("$top/scripts/scan-kernel-log" "$tmp/log" "$tmp/emu")" ] &&
 	[ "$(cat "$tmp/emu")" = 'EFLAGS 01480002: WARNING: CPU: 0 PID: 9204 at arch/x86/kernel/traps.c:1120 exc_debug_kernel+0xca/0x160' ] &&
-	[ "$(sh "$top/tests/vm/emufault.sh" "$tmp/log" | wc -l)" = "$(wc -l < "$tmp/log")" ]
+	[ "$(sh "$top/tests/vm/kreports.sh" "$tmp/log" | wc -l)" = "$(wc -l < "$tmp/log")" ]
 result $? "kernel log scan sets apart a report with impossible EFLAGS (reserved bits 22 and 24), keeping line numbers"
 ok=0
 for f in 00000246:00010282 00000046:00000202 00000046:00000206; do
@@ -104,18 +104,47 @@ if busybox awk 'BEGIN { exit 0 }' 2>/dev/null; then
 	printf '#!/bin/sh\nexec busybox awk "$@"\n' > "$tmp/bb/awk"
 	chmod +x "$tmp/bb/awk"
 	{ report 01480002 01480702 | grep -v 'end trace'; echo '[  600.0] WARNING: CPU: 1 PID: 7 at dm_dirtylog'; } > "$tmp/log"
-	[ "$(PATH="$tmp/bb:$PATH" sh "$top/tests/vm/emufault.sh" "$tmp/log" | grep -c .)" = 1 ] &&
-		[ "$(sh "$top/tests/vm/emufault.sh" "$tmp/log" | grep -c .)" = 1 ]
+	[ "$(PATH="$tmp/bb:$PATH" sh "$top/tests/vm/kreports.sh" "$tmp/log" | grep -c .)" = 1 ] &&
+		[ "$(sh "$top/tests/vm/kreports.sh" "$tmp/log" | grep -c .)" = 1 ]
 	result $? "busybox awk and the host's awk keep only the WARN after an emulator report without an end line"
 else
 	result 1 "busybox awk: not installed (scripts/deps installs busybox-static)"
 fi
 
+# The kernel's report of an allocation that failslab failed (modelled on a
+# fork's stack allocation on the debug kernel) is set apart only right
+# after failslab's message; an oops after it is still found.
+forced() {
+	printf '%s\n' '[  306.17] FAULT_INJECTION: forcing a failure.' \
+		'[  306.17] name failslab, interval 1, probability 2, space 0, times 39'
+}
+allocfail() {
+	printf '%s\n' '[  306.18] sh: vmalloc error: size 32768, vm_struct allocation failed, mode:0xdc0(GFP_KERNEL|__GFP_ZERO), nodemask=(null),cpuset=/,mems_allowed=0' \
+		'[  306.18] CPU: 0 PID: 1425 Comm: sh Tainted: G           O       6.1.192-dirtylog-debug #1' \
+		'[  306.18] Call Trace:' '[  306.18]  <TASK>' '[  306.18]  warn_alloc.cold+0x95/0x19a' \
+		'[  306.18]  copy_process+0x514/0x6590' \
+		'[  306.18] RSP: 002b:00007ffdc268beb8 EFLAGS: 00000246 ORIG_RAX: 0000000000000038' \
+		'[  306.18]  </TASK>' '[  306.19] Mem-Info:' '[  306.19] active_anon:1006 inactive_anon:27760'
+}
+{ forced; allocfail; } > "$tmp/log"
+rm -f "$tmp/inj"
+[ -z "$("$top/scripts/scan-kernel-log" "$tmp/log")" ] &&
+	sh "$top/tests/vm/kreports.sh" "$tmp/log" /dev/null "$tmp/inj" > /dev/null &&
+	grep -q '^injected: sh: vmalloc error: size 32768' "$tmp/inj"
+ok=$?
+{ echo '[    1.0] ok'; allocfail; } > "$tmp/log"
+[ -n "$("$top/scripts/scan-kernel-log" "$tmp/log")" ] || { echo "# an allocation failure without injection was not found"; ok=1; }
+{ forced; echo '[  306.17] x'; echo '[  306.17] y'; echo '[  306.17] z'; allocfail; } > "$tmp/log"
+[ -n "$("$top/scripts/scan-kernel-log" "$tmp/log")" ] || { echo "# an allocation failure 5 lines after injection was not found"; ok=1; }
+{ forced; allocfail; echo '[  306.20] BUG: kernel NULL pointer dereference, address: 0000000000000008'; } > "$tmp/log"
+"$top/scripts/scan-kernel-log" "$tmp/log" | grep -q 'BUG: kernel NULL' || { echo "# an oops after a forced failure was not found"; ok=1; }
+result $ok "an allocation failure report right after failslab's message is set apart, nothing else"
+
 # The guest's runner with a fake dmesg: a test hit by an emulator report
 # runs again and only its second run counts; a real WARN fails its test;
 # an emulator report in both runs fails it too.
 mkdir -p "$tmp/g" "$tmp/bin"
-cp "$top/tests/vm/run_tests.sh" "$top/tests/vm/emufault.sh" "$tmp/g/"
+cp "$top/tests/vm/run_tests.sh" "$top/tests/vm/kreports.sh" "$tmp/g/"
 printf '#!/bin/sh\ncat "$FAKE_LOG"\n[ "${1:-}" = -c ] && : > "$FAKE_LOG"\nexit 0\n' > "$tmp/bin/dmesg"
 chmod +x "$tmp/bin/dmesg"
 cat > "$tmp/g/test_a.sh" <<'EOT'

@@ -6,7 +6,7 @@
 # test's own KTAP indented by two spaces, then one result line for it.  A
 # test fails if it exits non-zero, times out, reports "not ok", or prints
 # fewer results than its plan announced, or the kernel logs a warning
-# while it runs.  A warning the emulator caused (emufault.sh: a register
+# while it runs.  A warning the emulator caused (kreports.sh: a register
 # dump with impossible EFLAGS) runs the test once more instead; the same
 # again fails it.  DL_TIMEOUT_SCALE=N (vm-run
 # --timeout-scale) multiplies every timeout.  On a kernel with kmemleak
@@ -56,13 +56,13 @@ for t in $list; do
 		t_start=$(cut -d. -f1 /proc/uptime)
 		( timeout "$t_timeout" "$@" 2>&1; echo "rc=$?" >/tmp/rc.$i ) | tee "$out" | sed 's/^/  /'
 		t_secs=$(($(cut -d. -f1 /proc/uptime) - t_start))
-		# The kernel's reports, less those the emulator caused (see
-		# emufault.sh): those make the test run once more, and the
+		# The kernel's reports, less those kreports.sh sets apart.  The
+		# emulator's make the test run once more, and the
 		# results of the run they hit do not count (scripts/ktap-count
 		# drops the results before a "# rerun:" line).
 		dmesg > /tmp/dmesg.$i
 		rm -f /tmp/emu.$i
-		sh ./emufault.sh /tmp/dmesg.$i /tmp/emu.$i > /tmp/dmesg-kept.$i
+		sh ./kreports.sh /tmp/dmesg.$i /tmp/emu.$i > /tmp/dmesg-kept.$i
 		[ -s /tmp/emu.$i ] || break
 		grep -q -E 'WARNING:|BUG:|Oops|Call Trace|general protection' /tmp/dmesg-kept.$i && break
 		[ $run = 2 ] && break
