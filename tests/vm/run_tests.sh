@@ -63,9 +63,9 @@ for t in $list; do
 		dmesg > /tmp/dmesg.$i
 		rm -f /tmp/emu.$i
 		sh ./kreports.sh /tmp/dmesg.$i /tmp/emu.$i > /tmp/dmesg-kept.$i
-		[ -s /tmp/emu.$i ] || break
-		grep -q -E 'WARNING:|BUG:|Oops|Call Trace|general protection' /tmp/dmesg-kept.$i && break
-		[ $run = 2 ] && break
+		kwarn=0
+		grep -q -E 'WARNING:|BUG:|Oops|Call Trace|general protection' /tmp/dmesg-kept.$i && kwarn=1
+		[ -s /tmp/emu.$i ] && [ $kwarn = 0 ] && [ $run = 1 ] || break
 		sed 's/^/  # dmesg: /' /tmp/dmesg.$i
 		echo "  # rerun: the emulator corrupted the CPU state ($(head -n 1 /tmp/emu.$i | cut -c 1-160)); $t runs again, the results above do not count"
 		run=2
@@ -83,7 +83,7 @@ for t in $list; do
 	elif [ -z "$plan" ] || [ "$results" -ne "$plan" ]; then
 		why="plan ${plan:-missing}, $results results"
 	fi
-	if grep -q -E 'WARNING:|BUG:|Oops|Call Trace|general protection' /tmp/dmesg-kept.$i; then
+	if [ $kwarn = 1 ]; then
 		why="${why:+$why, }kernel warning in dmesg"
 		sed 's/^/  # dmesg: /' /tmp/dmesg.$i
 	elif [ -s /tmp/emu.$i ]; then
