@@ -10,10 +10,12 @@
  * user namespace over the initial one (a dirty map reveals what a tenant
  * wrote); it is checked in each handler.
  *
- * Locking: handlers hold dirtylog_stores_lock (dirtylog_lock_stores()) for
- * their whole run, which keeps the devices they found from being destroyed;
- * dumps take it again in every callback and find their device anew.
- * Lock order: dirtylog_stores_lock, then the metadata lock.
+ * Locking: a handler holds dirtylog_stores_lock (dirtylog_lock_stores())
+ * only to find its devices and take a reference to each
+ * (dirtylog_store_get(), which also keeps the dm device from being freed);
+ * it runs the operation, which may wait for the device's worker and its
+ * metadata I/O, without the lock, so a device that does not answer holds
+ * up only its own callers.  Dumps find their device anew in every callback.
  */
 #include <linux/device-mapper.h>
 #include <linux/module.h>
@@ -28,7 +30,7 @@
 #define DM_MSG_PREFIX "dirtylog"
 
 /* Most devices one CKPT_NEW may name. */
-#define DIRTYLOG_NL_MAX_DEVICES	16
+#define DIRTYLOG_NL_MAX_DEVICES	DIRTYLOG_MAX_ORDER
 
 static struct genl_family dirtylog_nl_family;
 
@@ -96,9 +98,34 @@ static struct dirtylog_store *dirtylog_nl_find(struct nlattr **tb,
 				   by_dev ? nla_get_u32(tb[DM_DIRTYLOG_A_DEV_MAJOR]) : 0,
 				   by_dev ? nla_get_u32(tb[DM_DIRTYLOG_A_DEV_MINOR]) : 0);
 	if (!st) {
-		NL_SET_ERR_MSG(extack, "dm-dirtylog: no such dirtylog device");
+		if (name && uuid && *uuid)
+			NL_SET_ERR_MSG(extack,
+				       "dm-dirtylog: no dirtylog device has both that name and that uuid");
+		else
+			NL_SET_ERR_MSG(extack, "dm-dirtylog: no such dirtylog device");
 		*err = -ENODEV;
 	}
+	return st;
+}
+
+/*
+ * Find the device @tb selects and take a reference to it, to be dropped
+ * with dirtylog_store_put().  Context: dirtylog_stores_lock not held.
+ */
+static struct dirtylog_store *dirtylog_nl_get(struct nlattr **tb,
+					      struct netlink_ext_ack *extack,
+					      int *err)
+{
+	struct dirtylog_store *st;
+
+	dirtylog_lock_stores();
+	st = dirtylog_nl_find(tb, extack, err);
+	if (st && dirtylog_store_get(st)) {
+		NL_SET_ERR_MSG(extack, "dm-dirtylog: the device is being removed");
+		*err = -ENODEV;
+		st = NULL;
+	}
+	dirtylog_unlock_stores();
 	return st;
 }
 
@@ -137,6 +164,8 @@ static int put_dev_info(struct sk_buff *skb, struct dirtylog_store *st)
 	    nla_put_string(skb, DM_DIRTYLOG_A_INSTANCE_UUID, di.instance_uuid) ||
 	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_GENERATION, di.generation,
 			      DM_DIRTYLOG_A_PAD))
+		return -EMSGSIZE;
+	if (di.stray[0] && nla_put_string(skb, DM_DIRTYLOG_A_STRAY_CKPT, di.stray))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -245,15 +274,26 @@ static int ckpt_error(int r, struct netlink_ext_ack *extack)
 	return r;
 }
 
-static int ckpt_new_many(struct genl_info *info, const char *name,
-			 struct sk_buff *msg)
+/* The most one device's nest of a CKPT_NEW reply can take. */
+static size_t ckpt_new_reply_size(void)
 {
-	struct dirtylog_store *sts[DIRTYLOG_NL_MAX_DEVICES];
-	struct nlattr *tb[DM_DIRTYLOG_A_MAX + 1];
-	u64 ids[DIRTYLOG_NL_MAX_DEVICES];
-	struct nlattr *nest;
-	int n = 0, i, j, rem, r = 0;
+	return nla_total_size(0) +			/* DEVICE nest */
+	       nla_total_size(DM_NAME_LEN) +		/* DEV_NAME */
+	       nla_total_size(DM_UUID_LEN) +		/* DEV_UUID */
+	       2 * nla_total_size(sizeof(u32)) +	/* DEV_MAJOR, _MINOR */
+	       nla_total_size_64bit(sizeof(u64));	/* CKPT_ID */
+}
 
+/* Parse the DEVICE nests of a CKPT_NEW and take a reference to each. */
+static int ckpt_new_devices(struct genl_info *info,
+			    struct dirtylog_store **sts, unsigned int *np)
+{
+	struct nlattr *tb[DM_DIRTYLOG_A_MAX + 1];
+	struct nlattr *nest;
+	unsigned int n = 0, j;
+	int rem, r = 0;
+
+	dirtylog_lock_stores();
 	nla_for_each_attr(nest, genlmsg_data(info->genlhdr),
 			  genlmsg_len(info->genlhdr), rem) {
 		if (nla_type(nest) != DM_DIRTYLOG_A_DEVICE)
@@ -261,57 +301,134 @@ static int ckpt_new_many(struct genl_info *info, const char *name,
 		if (n == DIRTYLOG_NL_MAX_DEVICES) {
 			NL_SET_ERR_MSG_ATTR(info->extack, nest,
 					    "dm-dirtylog: too many devices (at most 16)");
-			return -E2BIG;
+			r = -E2BIG;
+			break;
 		}
 		r = nla_parse_nested(tb, DM_DIRTYLOG_A_MAX, nest,
 				     dirtylog_nl_dev_policy, info->extack);
 		if (r)
-			return r;
+			break;
 		sts[n] = dirtylog_nl_find(tb, info->extack, &r);
 		if (!sts[n])
-			return r;
-		for (j = 0; j < n; j++) {
-			if (sts[j] == sts[n]) {
-				NL_SET_ERR_MSG_ATTR(info->extack, nest,
-						    "dm-dirtylog: a device is named twice");
-				return -EINVAL;
-			}
+			break;
+		for (j = 0; j < n; j++)
+			if (sts[j] == sts[n])
+				break;
+		if (j < n) {
+			NL_SET_ERR_MSG_ATTR(info->extack, nest,
+					    "dm-dirtylog: a device is named twice");
+			r = -EINVAL;
+			break;
+		}
+		if (dirtylog_store_get(sts[n])) {
+			NL_SET_ERR_MSG_ATTR(info->extack, nest,
+					    "dm-dirtylog: the device is being removed");
+			r = -ENODEV;
+			break;
 		}
 		n++;
 	}
-
-	/*
-	 * One instant on all devices: hold new I/O on every one (in-flight
-	 * I/O completes first), create the checkpoints, release.  All or
-	 * none: a failure deletes the ones already created, which merges
-	 * their intervals back, so no change is lost.
-	 */
-	for (i = 0; i < n; i++)
-		dm_internal_suspend_noflush(dirtylog_store_owner(sts[i]));
-	for (i = 0; i < n && !r; i++)
-		r = dirtylog_store_checkpoint(sts[i], name, &ids[i]);
+	dirtylog_unlock_stores();
 	if (r) {
-		ckpt_error(r, info->extack);
-		for (j = 0; j < i - 1; j++)
-			dirtylog_store_delete(sts[j], name);
+		while (n)
+			dirtylog_store_put(sts[--n]);
 	}
-	for (i = 0; i < n; i++)
-		dm_internal_resume(dirtylog_store_owner(sts[i]));
-	if (r)
-		return r;
+	*np = n;
+	return r;
+}
+
+/*
+ * Undo the checkpoints an atomic create made before it failed.  Deleting
+ * the newest checkpoint merges its interval back into the active one, so
+ * no change is lost; a device where that fails keeps the checkpoint,
+ * which DEV_GET shows as its stray checkpoint.  Return: true if every
+ * rollback worked.
+ */
+static bool ckpt_new_rollback(struct dirtylog_store **sts, const bool *made,
+			      unsigned int n, const char *name)
+{
+	struct dirtylog_dev_info di;
+	bool all = true;
+	unsigned int i;
+	int r;
 
 	for (i = 0; i < n; i++) {
-		struct dirtylog_dev_info di;
-
+		if (!made[i])
+			continue;
+		r = dirtylog_store_delete(sts[i], name);
+		if (!r)
+			continue;
+		all = false;
+		dirtylog_store_set_stray(sts[i], name);
 		dirtylog_store_info(sts[i], &di);
+		DMERR("%s: atomic checkpoint '%s' failed, rollback failed here (%d): delete it",
+		      di.name, name, r);
+	}
+	return all;
+}
+
+/*
+ * One instant on all devices.  Each device is quiesced in turn, upper
+ * devices first (dirtylog_store_order()), and its checkpoint is created
+ * at once while the devices below it still take I/O, its metadata writes
+ * included.  A quiesced device takes no write until every device is
+ * released, so each checkpoint is the device's state at the instant the
+ * last one was quiesced.  All or none: after a failure the devices are
+ * released first, then the checkpoints made are rolled back.
+ */
+static int ckpt_new_many(struct genl_info *info, const char *name,
+			 struct sk_buff *msg)
+{
+	struct dirtylog_store *sts[DIRTYLOG_NL_MAX_DEVICES];
+	unsigned int order[DIRTYLOG_NL_MAX_DEVICES];
+	bool made[DIRTYLOG_NL_MAX_DEVICES] = { };
+	u64 ids[DIRTYLOG_NL_MAX_DEVICES];
+	unsigned int n, k, nsusp = 0;
+	struct dirtylog_dev_info di;
+	struct nlattr *nest;
+	int r;
+
+	r = ckpt_new_devices(info, sts, &n);
+	if (r)
+		return r;
+	dirtylog_lock_stores();
+	r = dirtylog_store_order(sts, n, order);
+	dirtylog_unlock_stores();
+	if (r == -ELOOP)
+		NL_SET_ERR_MSG(info->extack,
+			       "dm-dirtylog: two of the devices sit on each other");
+	for (k = 0; k < n && !r; k++) {
+		unsigned int i = order[k];
+
+		dm_internal_suspend_noflush(dirtylog_store_owner(sts[i]));
+		nsusp++;
+		r = dirtylog_store_checkpoint(sts[i], name, &ids[i]);
+		made[i] = !r;
+	}
+	while (nsusp)
+		dm_internal_resume(dirtylog_store_owner(sts[order[--nsusp]]));
+	if (r) {
+		ckpt_error(r, info->extack);
+		if (!ckpt_new_rollback(sts, made, n, name))
+			NL_SET_ERR_MSG(info->extack,
+				       "dm-dirtylog: failed, and a rollback failed too: see stray-ckpt of each device");
+		goto out;
+	}
+
+	/* The reply was sized for this: it cannot turn success into failure. */
+	for (k = 0; k < n; k++) {
+		dirtylog_store_info(sts[k], &di);
 		nest = nla_nest_start(msg, DM_DIRTYLOG_A_DEVICE);
-		if (!nest || put_dev_id(msg, &di) ||
-		    nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID, ids[i],
-				      DM_DIRTYLOG_A_PAD))
-			return -EMSGSIZE;
+		if (WARN_ON_ONCE(!nest || put_dev_id(msg, &di) ||
+				 nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID, ids[k],
+						   DM_DIRTYLOG_A_PAD)))
+			break;
 		nla_nest_end(msg, nest);
 	}
-	return 0;
+out:
+	for (k = 0; k < n; k++)
+		dirtylog_store_put(sts[k]);
+	return r;
 }
 
 static int dirtylog_nl_ckpt_new_doit(struct sk_buff *skb, struct genl_info *info)
@@ -320,6 +437,7 @@ static int dirtylog_nl_ckpt_new_doit(struct sk_buff *skb, struct genl_info *info
 	struct dirtylog_store *st;
 	struct sk_buff *msg;
 	const char *name;
+	size_t size;
 	void *hdr;
 	u64 id;
 	int r;
@@ -330,7 +448,10 @@ static int dirtylog_nl_ckpt_new_doit(struct sk_buff *skb, struct genl_info *info
 	if (r)
 		return r;
 	name = nla_data(tb[DM_DIRTYLOG_A_CKPT_NAME]);
-	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	size = nla_total_size_64bit(sizeof(u64));
+	if (tb[DM_DIRTYLOG_A_DEVICE])
+		size = DIRTYLOG_NL_MAX_DEVICES * ckpt_new_reply_size();
+	msg = genlmsg_new(size, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
 	hdr = genlmsg_put_reply(msg, info, &dirtylog_nl_family, 0,
@@ -339,20 +460,19 @@ static int dirtylog_nl_ckpt_new_doit(struct sk_buff *skb, struct genl_info *info
 	if (!hdr)
 		goto out_free;
 
-	dirtylog_lock_stores();
 	if (tb[DM_DIRTYLOG_A_DEVICE]) {
 		r = ckpt_new_many(info, name, msg);
 	} else {
-		st = dirtylog_nl_find(tb, info->extack, &r);
+		st = dirtylog_nl_get(tb, info->extack, &r);
 		if (st) {
 			r = ckpt_error(dirtylog_store_checkpoint(st, name, &id),
 				       info->extack);
-			if (!r && nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID, id,
-						    DM_DIRTYLOG_A_PAD))
+			dirtylog_store_put(st);
+			if (!r && WARN_ON_ONCE(nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID,
+								 id, DM_DIRTYLOG_A_PAD)))
 				r = -EMSGSIZE;
 		}
 	}
-	dirtylog_unlock_stores();
 	if (r)
 		goto out_free;
 	genlmsg_end(msg, hdr);
@@ -469,8 +589,7 @@ static int dirtylog_nl_simple_doit(struct sk_buff *skb, struct genl_info *info)
 		if (r)
 			return r;
 	}
-	dirtylog_lock_stores();
-	st = dirtylog_nl_find(tb, info->extack, &r);
+	st = dirtylog_nl_get(tb, info->extack, &r);
 	if (st) {
 		switch (info->genlhdr->cmd) {
 		case DM_DIRTYLOG_CMD_CKPT_DEL:
@@ -495,8 +614,8 @@ static int dirtylog_nl_simple_doit(struct sk_buff *skb, struct genl_info *info)
 			break;
 		}
 		ckpt_error(r, info->extack);
+		dirtylog_store_put(st);
 	}
-	dirtylog_unlock_stores();
 	kfree(chunks);
 	return r;
 }
@@ -511,8 +630,7 @@ static int dump_attrs(struct netlink_callback *cb, struct nlattr **tb)
 struct ckpt_dump {
 	struct sk_buff *skb;
 	struct netlink_callback *cb;
-	unsigned long skip;
-	unsigned long done;
+	u64 after;		/* id of the last checkpoint sent */
 };
 
 static int ckpt_dump_one(void *ctx, const struct dirtylog_ckpt_info *ci)
@@ -520,15 +638,17 @@ static int ckpt_dump_one(void *ctx, const struct dirtylog_ckpt_info *ci)
 	struct ckpt_dump *d = ctx;
 	void *hdr;
 
-	if (d->skip) {
-		d->skip--;
+	/* Ids only grow: whatever was created or deleted meanwhile, resuming
+	 * after the last id sent neither skips nor repeats an entry.
+	 */
+	if (ci->id <= d->after)
 		return 0;
-	}
 	hdr = genlmsg_put(d->skb, NETLINK_CB(d->cb->skb).portid,
 			  d->cb->nlh->nlmsg_seq, &dirtylog_nl_family, NLM_F_MULTI,
 			  DM_DIRTYLOG_CMD_CKPT_GET);
 	if (!hdr)
 		return 1;
+	genl_dump_check_consistent(d->cb, hdr);
 	if (nla_put_string(d->skb, DM_DIRTYLOG_A_CKPT_NAME, ci->name) ||
 	    nla_put_u64_64bit(d->skb, DM_DIRTYLOG_A_CKPT_ID, ci->id, DM_DIRTYLOG_A_PAD) ||
 	    nla_put_u64_64bit(d->skb, DM_DIRTYLOG_A_CKPT_CTIME, ci->ctime_ns,
@@ -537,15 +657,22 @@ static int ckpt_dump_one(void *ctx, const struct dirtylog_ckpt_info *ci)
 		return 1;
 	}
 	genlmsg_end(d->skb, hdr);
-	d->done++;
+	d->after = ci->id;
 	return 0;
 }
 
+/*
+ * cb->args[0]: id of the last checkpoint sent; cb->seq: the checkpoint
+ * generation at the start, so that a create or delete between two
+ * messages flags the dump NLM_F_DUMP_INTR (the entries sent are still
+ * each exactly once).
+ */
 static int dirtylog_nl_ckpt_get_dumpit(struct sk_buff *skb,
 				       struct netlink_callback *cb)
 {
 	struct nlattr *tb[DM_DIRTYLOG_A_MAX + 1];
-	struct ckpt_dump d = { .skb = skb, .cb = cb, .skip = cb->args[0] };
+	struct ckpt_dump d = { .skb = skb, .cb = cb, .after = cb->args[0] };
+	struct dirtylog_dev_info di;
 	struct dirtylog_store *st;
 	int r;
 
@@ -554,16 +681,17 @@ static int dirtylog_nl_ckpt_get_dumpit(struct sk_buff *skb,
 		r = dump_attrs(cb, tb);
 	if (r)
 		return r;
-	dirtylog_lock_stores();
-	st = dirtylog_nl_find(tb, cb->extack, &r);
-	if (st)
-		r = dirtylog_store_list(st, ckpt_dump_one, &d);
-	dirtylog_unlock_stores();
+	st = dirtylog_nl_get(tb, cb->extack, &r);
 	if (!st)
 		return r;
+	/* A new generation flags the next message (nl_dump_check_consistent()). */
+	dirtylog_store_info(st, &di);
+	cb->seq = (unsigned int)di.generation + 1;
+	r = dirtylog_store_list(st, ckpt_dump_one, &d);
+	dirtylog_store_put(st);
 	if (r < 0)		/* not an empty list: the client must know */
 		return ckpt_error(r, cb->extack);
-	cb->args[0] += d.done;
+	cb->args[0] = d.after;
 	return skb->len;
 }
 
@@ -686,10 +814,9 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 	if (r)
 		return r;
 
-	dirtylog_lock_stores();
-	st = dirtylog_nl_find(tb, cb->extack, &r);
+	st = dirtylog_nl_get(tb, cb->extack, &r);
 	if (!st)
-		goto out_unlock;
+		return r;
 	dirtylog_store_info(st, &di);
 	if (!cb->args[2]) {
 		cb->seq = (unsigned int)di.generation + 1;
@@ -700,7 +827,7 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 			    DM_DIRTYLOG_CMD_DIRTY_GET);
 	r = -EMSGSIZE;
 	if (!d.hdr)
-		goto out_unlock;
+		goto out_put;
 	/* Interrupted when the checkpoints changed since the first message. */
 	if ((unsigned int)di.generation + 1 != cb->seq)
 		cb->seq = (unsigned int)di.generation + 1;
@@ -708,7 +835,7 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 	if (nla_put_u64_64bit(skb, DM_DIRTYLOG_A_GENERATION, di.generation,
 			      DM_DIRTYLOG_A_PAD)) {
 		genlmsg_cancel(skb, d.hdr);
-		goto out_unlock;
+		goto out_put;
 	}
 	q.since = nla_data(tb[DM_DIRTYLOG_A_SINCE]);
 	q.until = tb[DM_DIRTYLOG_A_UNTIL] ? nla_data(tb[DM_DIRTYLOG_A_UNTIL]) : NULL;
@@ -724,7 +851,7 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 			NL_SET_ERR_MSG(cb->extack, "dm-dirtylog: until must be newer than since");
 		else
 			ckpt_error(r, cb->extack);
-		goto out_unlock;
+		goto out_put;
 	}
 	genlmsg_end(skb, d.hdr);
 	cb->args[0] = d.resume;
@@ -732,8 +859,8 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 	if (!d.full)
 		cb->args[1] = 1;
 	r = skb->len;
-out_unlock:
-	dirtylog_unlock_stores();
+out_put:
+	dirtylog_store_put(st);
 	return r;
 }
 

@@ -15,7 +15,12 @@
  * meanwhile) and only then issues it.
  *
  * Locking, in order:
+ *   dirtylog_create_lock (mutex): a constructor that opens new metadata
+ *	holds it while it reads (and maybe formats) the metadata, so that two
+ *	tables cannot open one metadata device twice; nothing else takes it.
  *   dirtylog_stores_lock (mutex): the list of stores and their refcounts.
+ *	Held only for lookups and refcount changes, never across I/O or a
+ *	wait for the worker: one stuck device must not stop the others.
  *   store->md_sem (rwsem): read by every user of store->md except map(),
  *	write to replace md when a reload recovers failed metadata.
  *   md->lock (inside dirtylog-metadata.c).
@@ -101,8 +106,9 @@ struct dirtylog_c;
  */
 struct dirtylog_store {
 	struct list_head list;		/* in dirtylog_stores */
-	unsigned int refs;		/* under dirtylog_stores_lock */
+	unsigned int refs;		/* tables and users, dirtylog_stores_lock */
 	dev_t meta_dev;
+	dev_t data_dev;			/* of the latest table, dirtylog_stores_lock */
 	struct mapped_device *owner;
 	struct dm_table *last_table;	/* table of the latest constructor */
 	u32 block_sectors;
@@ -120,9 +126,11 @@ struct dirtylog_store {
 	atomic_t state;			/* enum dirtylog_state */
 	bool passthrough;		/* of the live table */
 
-	struct mutex live_lock;		/* protects live */
+	struct mutex live_lock;		/* protects live and stray */
 	struct dirtylog_c *live;	/* target of the live table, for events */
 	bool space_low;			/* announced, worker only */
+	/* A checkpoint an atomic create could not roll back, or "". */
+	char stray[DIRTYLOG_NAME_MAX + 1];
 };
 
 /**
@@ -146,6 +154,7 @@ struct dirtylog_c {
 };
 
 static LIST_HEAD(dirtylog_stores);
+static DEFINE_MUTEX(dirtylog_create_lock);
 static DEFINE_MUTEX(dirtylog_stores_lock);
 
 /* ---------------------------------------------------------------------- */
@@ -189,6 +198,13 @@ static void store_check_space(struct dirtylog_store *st)
 }
 
 static void dirtylog_worker(struct work_struct *work);
+
+static void list_add_locked(struct dirtylog_store *st)
+{
+	mutex_lock(&dirtylog_stores_lock);
+	list_add(&st->list, &dirtylog_stores);
+	mutex_unlock(&dirtylog_stores_lock);
+}
 
 static struct dirtylog_store *store_find(dev_t meta_dev)
 {
@@ -550,16 +566,42 @@ int dirtylog_store_delete(struct dirtylog_store *st, const char *name)
 	struct dirtylog_req rq = { .op = DIRTYLOG_REQ_DELETE, .name = name };
 	int r = run_request(st, &rq);
 
-	if (!r)
+	if (!r) {
+		mutex_lock(&st->live_lock);
+		if (!strcmp(st->stray, name))
+			st->stray[0] = '\0';
+		mutex_unlock(&st->live_lock);
 		dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_CKPT_DELETED_NTF, name, 0);
+	}
 	return r;
 }
 
 int dirtylog_store_reset(struct dirtylog_store *st)
 {
 	struct dirtylog_req rq = { .op = DIRTYLOG_REQ_RESET };
+	int r = run_request(st, &rq);
 
-	return run_request(st, &rq);
+	if (!r) {
+		mutex_lock(&st->live_lock);
+		st->stray[0] = '\0';
+		mutex_unlock(&st->live_lock);
+	}
+	return r;
+}
+
+/**
+ * dirtylog_store_set_stray() - record a checkpoint left behind
+ * @st: store
+ * @name: the checkpoint an atomic create made here and could not delete
+ *
+ * Shown by DEV_GET (DM_DIRTYLOG_A_STRAY_CKPT) until it is deleted or the
+ * device is reset.
+ */
+void dirtylog_store_set_stray(struct dirtylog_store *st, const char *name)
+{
+	mutex_lock(&st->live_lock);
+	strscpy(st->stray, name, sizeof(st->stray));
+	mutex_unlock(&st->live_lock);
 }
 
 int dirtylog_store_mark(struct dirtylog_store *st, u64 start, u64 count)
@@ -605,8 +647,8 @@ struct dirtylog_store *dirtylog_store_nth(unsigned long idx)
 /**
  * dirtylog_store_lookup() - find the store of a dm device
  * @name: dm name, or NULL
- * @uuid: dm uuid, or NULL
- * @by_dev: match @major:@minor
+ * @uuid: dm uuid, or NULL (or empty); with @name, both must match
+ * @by_dev: match @major:@minor (then @name and @uuid are not looked at)
  * @major: device major
  * @minor: device minor
  *
@@ -629,10 +671,133 @@ struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
 		}
 		if (dm_copy_name_and_uuid(st->owner, n, u))
 			continue;
-		if ((name && !strcmp(n, name)) || (uuid && *uuid && !strcmp(u, uuid)))
+		/* Every selector given must match: a name and a uuid of two
+		 * different devices select neither.
+		 */
+		if (name && strcmp(n, name))
+			continue;
+		if (uuid && *uuid && strcmp(u, uuid))
+			continue;
+		if (name || (uuid && *uuid))
 			return st;
 	}
 	return NULL;
+}
+
+/**
+ * dirtylog_store_get() - keep a store and its dm device while unlocked
+ * @st: a store found under dirtylog_stores_lock
+ *
+ * The store stays allocated and its dm device (dm_hold()) stays in place
+ * until dirtylog_store_put(): removing the device waits for that.
+ *
+ * Context: dirtylog_stores_lock held.  Return: 0, or -ENODEV when the dm
+ * device is being removed.
+ */
+int dirtylog_store_get(struct dirtylog_store *st)
+{
+	lockdep_assert_held(&dirtylog_stores_lock);
+	if (dm_hold(st->owner))
+		return -ENODEV;
+	st->refs++;
+	return 0;
+}
+
+/* Drop a reference; the last one flushes the worker and frees the store. */
+static void store_unref(struct dirtylog_store *st)
+{
+	mutex_lock(&dirtylog_stores_lock);
+	if (--st->refs == 0) {
+		list_del(&st->list);
+		mutex_unlock(&dirtylog_stores_lock);
+		flush_workqueue(st->wq);
+		store_destroy(st);
+		return;
+	}
+	mutex_unlock(&dirtylog_stores_lock);
+}
+
+/**
+ * dirtylog_store_put() - release what dirtylog_store_get() took
+ * @st: store
+ *
+ * Context: process context, dirtylog_stores_lock not held.
+ */
+void dirtylog_store_put(struct dirtylog_store *st)
+{
+	struct mapped_device *owner = st->owner;
+
+	store_unref(st);
+	dm_put(owner);
+}
+
+/* Does store @st sit on the disk @devt, directly or through other stores? */
+static bool store_sits_on(struct dirtylog_store *st, dev_t devt,
+			  unsigned int depth)
+{
+	struct dirtylog_store *s;
+	dev_t d;
+
+	if (st->data_dev == devt || st->meta_dev == devt)
+		return true;
+	if (!depth)
+		return false;
+	list_for_each_entry(s, &dirtylog_stores, list) {
+		d = disk_devt(dm_disk(s->owner));
+		if ((d == st->data_dev || d == st->meta_dev) &&
+		    store_sits_on(s, devt, depth - 1))
+			return true;
+	}
+	return false;
+}
+
+/* How many stores deep store_sits_on() looks: a bound, not a limit of use. */
+#define DIRTYLOG_STACK_DEPTH	8
+
+/**
+ * dirtylog_store_order() - the order in which to quiesce several devices
+ * @sts: the stores, in the order of the request
+ * @n: how many
+ * @order: set to a permutation of 0..@n-1
+ *
+ * A device that sits on another one of @sts (its data or metadata device
+ * is that one's disk, directly or through other dirtylog devices) comes
+ * before it: suspending the lower one first would hold the upper one's
+ * I/O, and its suspend would never finish.  Otherwise the request's order
+ * is kept, so a caller that knows of other layers in between (dm-linear,
+ * LVM) can order for them.
+ *
+ * Context: dirtylog_stores_lock held.
+ * Return: 0, or -ELOOP when two devices sit on each other.
+ */
+int dirtylog_store_order(struct dirtylog_store **sts, unsigned int n,
+			 unsigned int *order)
+{
+	bool done[DIRTYLOG_MAX_ORDER] = { };
+	unsigned int k, i, j;
+
+	lockdep_assert_held(&dirtylog_stores_lock);
+	if (n > DIRTYLOG_MAX_ORDER)
+		return -E2BIG;
+	for (k = 0; k < n; k++) {
+		/* The first device in request order that nothing left sits on. */
+		for (i = 0; i < n; i++) {
+			if (done[i])
+				continue;
+			for (j = 0; j < n; j++)
+				if (j != i && !done[j] &&
+				    store_sits_on(sts[j], disk_devt(dm_disk(sts[i]->owner)),
+						  DIRTYLOG_STACK_DEPTH))
+					break;
+			if (j == n)
+				break;
+		}
+		if (i == n)
+			return -ELOOP;
+		done[i] = true;
+		order[k] = i;
+	}
+	return 0;
 }
 
 /* Queries for netlink, under md_sem so a reopen cannot free the md. */
@@ -701,6 +866,9 @@ void dirtylog_store_info(struct dirtylog_store *st, struct dirtylog_dev_info *di
 	snprintf(di->instance_uuid, sizeof(di->instance_uuid), "%16phN",
 		 di->stats.uuid);
 	di->generation = di->stats.ckpt_gen;
+	mutex_lock(&st->live_lock);
+	memcpy(di->stray, st->stray, sizeof(di->stray));
+	mutex_unlock(&st->live_lock);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -761,45 +929,67 @@ static int dirtylog_parse_features(struct dirtylog_c *dc,
 	return 0;
 }
 
-/* Find the store for this metadata device or create it. */
+/* Can table @ti share the existing store @st?  Sets ti->error if not. */
+static int store_check_share(struct dirtylog_store *st, struct dm_target *ti,
+			     struct dirtylog_c *dc)
+{
+	if (st->owner != dm_table_get_md(ti->table)) {
+		ti->error = "Metadata device is already in use by another dirtylog device";
+		return -EBUSY;
+	}
+	if (st->last_table == ti->table) {
+		ti->error = "Metadata device is used twice in one table";
+		return -EBUSY;
+	}
+	if (st->block_sectors != dc->block_sectors) {
+		ti->error = "Block size does not match the one recorded in the metadata";
+		return -EINVAL;
+	}
+	if (ti->len < dirtylog_md_data_sectors(store_md(st))) {
+		ti->error = DIRTYLOG_SHRINK_ERROR;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Find the store for this metadata device or create it.  Opening new
+ * metadata reads (and may format) it, so that happens outside
+ * dirtylog_stores_lock: a metadata device that does not answer holds up
+ * only constructors of new stores, not the other devices.
+ */
 static int dirtylog_get_store(struct dm_target *ti, struct dirtylog_c *dc)
 {
+	dev_t meta = dc->metadata_dev->bdev->bd_dev;
 	struct dirtylog_store *st;
-	struct dirtylog_md *md;
 	int r = 0;
 
+	mutex_lock(&dirtylog_create_lock);
 	mutex_lock(&dirtylog_stores_lock);
-	st = store_find(dc->metadata_dev->bdev->bd_dev);
+	st = store_find(meta);
 	if (st) {
-		md = store_md(st);
-		if (st->owner != dm_table_get_md(ti->table)) {
-			ti->error = "Metadata device is already in use by another dirtylog device";
-			r = -EBUSY;
-		} else if (st->last_table == ti->table) {
-			ti->error = "Metadata device is used twice in one table";
-			r = -EBUSY;
-		} else if (st->block_sectors != dc->block_sectors) {
-			ti->error = "Block size does not match the one recorded in the metadata";
-			r = -EINVAL;
-		} else if (ti->len < dirtylog_md_data_sectors(md)) {
-			ti->error = DIRTYLOG_SHRINK_ERROR;
-			r = -EINVAL;
-		} else {
+		r = store_check_share(st, ti, dc);
+		if (!r)
 			st->refs++;
-		}
-	} else {
+	}
+	mutex_unlock(&dirtylog_stores_lock);
+	if (!st) {
 		st = store_create(ti, dc);
 		if (IS_ERR(st))
 			r = PTR_ERR(st);
 		else
-			list_add(&st->list, &dirtylog_stores);
+			list_add_locked(st);
 	}
-	if (!r) {
-		st->last_table = ti->table;
-		dc->store = st;
-	}
+	mutex_unlock(&dirtylog_create_lock);
+	if (r)
+		return r;
+
+	mutex_lock(&dirtylog_stores_lock);
+	st->last_table = ti->table;
+	st->data_dev = dc->data_dev->bdev->bd_dev;
+	dc->store = st;
 	mutex_unlock(&dirtylog_stores_lock);
-	return r;
+	return 0;
 }
 
 static void dirtylog_put_store(struct dirtylog_c *dc)
@@ -814,14 +1004,8 @@ static void dirtylog_put_store(struct dirtylog_c *dc)
 	mutex_lock(&dirtylog_stores_lock);
 	if (st->last_table == dc->ti->table)
 		st->last_table = NULL;
-	if (--st->refs == 0) {
-		list_del(&st->list);
-		mutex_unlock(&dirtylog_stores_lock);
-		flush_workqueue(st->wq);
-		store_destroy(st);
-		return;
-	}
 	mutex_unlock(&dirtylog_stores_lock);
+	store_unref(st);
 }
 
 static int dirtylog_ctr(struct dm_target *ti, unsigned int argc, char **argv)

@@ -3,8 +3,11 @@
  * What the target exports to the netlink interface: finding devices and
  * running the same operations the dm messages run.
  *
- * Every function here requires dirtylog_stores_lock (dirtylog_lock_stores()),
- * which keeps the stores from going away; none waits for a suspended device.
+ * Finding a store (dirtylog_store_lookup(), _nth()) and taking a reference
+ * to it (dirtylog_store_get()) require dirtylog_stores_lock
+ * (dirtylog_lock_stores()); everything else needs only a reference, and
+ * must be called without that lock: operations wait for the device's
+ * worker and its metadata I/O.
  */
 #ifndef DIRTYLOG_TARGET_H
 #define DIRTYLOG_TARGET_H
@@ -16,6 +19,9 @@
 
 struct dirtylog_store;
 
+/* Most devices one atomic checkpoint may name. */
+#define DIRTYLOG_MAX_ORDER	16
+
 struct dirtylog_dev_info {
 	char name[DM_NAME_LEN];
 	char uuid[DM_UUID_LEN];
@@ -26,6 +32,7 @@ struct dirtylog_dev_info {
 	struct dirtylog_md_stats stats;
 	char instance_uuid[33];
 	u64 generation;
+	char stray[DIRTYLOG_NAME_MAX + 1];	/* see dirtylog_store_set_stray() */
 };
 
 void dirtylog_lock_stores(void);
@@ -33,6 +40,11 @@ void dirtylog_unlock_stores(void);
 struct dirtylog_store *dirtylog_store_nth(unsigned long idx);
 struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
 					     bool by_dev, u32 major, u32 minor);
+int dirtylog_store_get(struct dirtylog_store *st);
+void dirtylog_store_put(struct dirtylog_store *st);
+int dirtylog_store_order(struct dirtylog_store **sts, unsigned int n,
+			 unsigned int *order);
+void dirtylog_store_set_stray(struct dirtylog_store *st, const char *name);
 void dirtylog_store_info(struct dirtylog_store *st, struct dirtylog_dev_info *di);
 int dirtylog_store_query(struct dirtylog_store *st,
 			 const struct dirtylog_query *q);

@@ -352,6 +352,11 @@ static void print_dev_json(const struct dl_nl_dev *d)
 	       ",\"metadata_total_blocks\":%" PRIu64 ",\"instance_uuid\":",
 	       d->meta_used, d->meta_total);
 	json_str(d->instance_uuid);
+	printf(",\"stray_checkpoint\":");
+	if (d->stray_ckpt[0])
+		json_str(d->stray_ckpt);
+	else
+		printf("null");
 	printf("}");
 }
 
@@ -371,6 +376,9 @@ static void print_dev_human(const struct dl_nl_dev *d)
 	printf("  metadata:         %" PRIu64 "/%" PRIu64 " blocks of 4 KiB\n",
 	       d->meta_used, d->meta_total);
 	printf("  instance uuid:    %s\n", d->instance_uuid);
+	if (d->stray_ckpt[0])
+		printf("  stray checkpoint: %s (a failed atomic create could not remove it: delete it)\n",
+		       d->stray_ckpt);
 }
 
 static int status_add(const struct dl_nl_dev *dev, void *arg)
@@ -466,6 +474,56 @@ static int ckpt_create_opt(int c, void *priv)
 	return 0;
 }
 
+/*
+ * Put the devices of an atomic checkpoint in the order the module quiesces
+ * them in: a device that sits on another one (through any layers, dm-linear
+ * and LVM included, which only sysfs shows) first.  The module orders by
+ * the dirtylog devices it knows of and keeps this order otherwise.
+ * Returns 0, -errno from the netlink lookup, or an exit status.
+ */
+static int stack_order(struct dl_ctx *ctx, const char **args,
+		       struct dl_nl_sel *sels, unsigned int n)
+{
+	uint32_t (*devs)[2] = calloc(n, sizeof(*devs));
+	const char **a2 = calloc(n, sizeof(*a2));
+	struct dl_nl_sel *s2 = calloc(n, sizeof(*s2));
+	unsigned int *order = calloc(n, sizeof(*order));
+	struct dl_nl_dev dev;
+	unsigned int i;
+	int r = 0;
+
+	if (!devs || !a2 || !s2 || !order) {
+		fprintf(stderr, "dirtylogctl %s: %s\n", ctx->cmd, strerror(ENOMEM));
+		r = EXIT_OPFAIL;
+		goto out;
+	}
+	for (i = 0; i < n && !r; i++) {
+		r = dl_nl_dev_get(&ctx->nl, &sels[i], &dev);
+		devs[i][0] = dev.major;
+		devs[i][1] = dev.minor;
+	}
+	if (r)
+		goto out;
+	if (dl_stack_order("/sys", (const uint32_t (*)[2])devs, n, order)) {
+		fprintf(stderr, "dirtylogctl %s: two of the devices sit on each other\n",
+			ctx->cmd);
+		r = EXIT_OPFAIL;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		a2[i] = args[order[i]];
+		s2[i] = sels[order[i]];
+	}
+	memcpy(args, a2, n * sizeof(*args));
+	memcpy(sels, s2, n * sizeof(*sels));
+out:
+	free(order);
+	free(s2);
+	free(a2);
+	free(devs);
+	return r;
+}
+
 static int cmd_ckpt_create(struct dl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -513,6 +571,10 @@ static int cmd_ckpt_create(struct dl_ctx *ctx, int argc, char **argv)
 			goto out;
 	}
 	r = ctx_nl(ctx);
+	if (!r && n > 1)
+		r = stack_order(ctx, args, sels, n);
+	if (r > 0)
+		goto out;
 	if (!r)
 		r = dl_nl_ckpt_new(&ctx->nl, sels, n, argv[optind + 1], ids,
 				   &nr_ids);
@@ -1366,7 +1428,9 @@ static const struct dl_cmd dl_cmds[] = {
 	  "   \"state\":\"rw\"|\"invalid\"|\"fail\",\"dirty_active_blocks\":N,\n"
 	  "   \"checkpoints\":N,\"latest_id\":N (0: none),\n"
 	  "   \"metadata_used_blocks\":N,\"metadata_total_blocks\":N (4 KiB blocks),\n"
-	  "   \"instance_uuid\":STR}",
+	  "   \"instance_uuid\":STR,\"stray_checkpoint\":STR|null}\n"
+	  "stray_checkpoint names a checkpoint that a failed atomic create made\n"
+	  "on this device and could not roll back (delete it, or reset).",
 	  cmd_status },
 	{ "checkpoint create", "[--uuid] DEVICE CKPT [--also DEVICE]...",
 	  "Create checkpoint CKPT on DEVICE, and with --also (repeatable) on more\n"

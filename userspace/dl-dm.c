@@ -7,13 +7,16 @@
 #include "dl-dm.h"
 #include "dl-util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libdevmapper.h>
 #include <linux/dm-ioctl.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -613,4 +616,113 @@ int dl_loop_attach(const char *path, char *dev, size_t devlen, int *hold,
 out_fd:
 	close(fd);
 	return r;
+}
+
+/* Layers dl_sits_on() looks through at most. */
+#define DL_STACK_DEPTH	16
+/* Devices one dl_sits_on() walk visits at most. */
+#define DL_STACK_SEEN	256
+
+struct stack_walk {
+	const char *sysroot;
+	uint32_t tmaj, tmin;
+	unsigned int nseen;
+	uint32_t seen[DL_STACK_SEEN][2];
+};
+
+/* Has the walk been below @maj:@min already?  Records it if not. */
+static bool walk_seen(struct stack_walk *w, uint32_t maj, uint32_t min)
+{
+	unsigned int i;
+
+	for (i = 0; i < w->nseen; i++)
+		if (w->seen[i][0] == maj && w->seen[i][1] == min)
+			return true;
+	if (w->nseen == DL_STACK_SEEN)
+		return true;		/* enough: look no further */
+	w->seen[w->nseen][0] = maj;
+	w->seen[w->nseen][1] = min;
+	w->nseen++;
+	return false;
+}
+
+static bool sits_on(struct stack_walk *w, uint32_t maj, uint32_t min,
+		    unsigned int depth)
+{
+	char path[PATH_MAX], devpath[PATH_MAX + 512];
+	unsigned int smaj, smin;
+	struct dirent *de;
+	bool found = false;
+	DIR *dir;
+	FILE *f;
+
+	if (!depth || walk_seen(w, maj, min))
+		return false;
+	snprintf(path, sizeof(path), "%s/dev/block/%u:%u/slaves", w->sysroot,
+		 maj, min);
+	dir = opendir(path);
+	if (!dir)
+		return false;
+	while (!found && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(devpath, sizeof(devpath), "%s/%s/dev", path, de->d_name);
+		f = fopen(devpath, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%u:%u", &smaj, &smin) == 2)
+			found = (smaj == w->tmaj && smin == w->tmin) ||
+				sits_on(w, smaj, smin, depth - 1);
+		fclose(f);
+	}
+	closedir(dir);
+	return found;
+}
+
+bool dl_sits_on(const char *sysroot, uint32_t maj, uint32_t min,
+		uint32_t tmaj, uint32_t tmin)
+{
+	struct stack_walk *w = calloc(1, sizeof(*w));
+	bool r;
+
+	if (!w)
+		return false;
+	w->sysroot = sysroot;
+	w->tmaj = tmaj;
+	w->tmin = tmin;
+	r = sits_on(w, maj, min, DL_STACK_DEPTH);
+	free(w);
+	return r;
+}
+
+int dl_stack_order(const char *sysroot, const uint32_t (*devs)[2], unsigned int n,
+		   unsigned int *order)
+{
+	bool *done = calloc(n ? n : 1, sizeof(*done));
+	unsigned int k, i, j;
+
+	if (!done)
+		return -ENOMEM;
+	for (k = 0; k < n; k++) {
+		/* The first device in the given order that nothing left sits on. */
+		for (i = 0; i < n; i++) {
+			if (done[i])
+				continue;
+			for (j = 0; j < n; j++)
+				if (j != i && !done[j] &&
+				    dl_sits_on(sysroot, devs[j][0], devs[j][1],
+					       devs[i][0], devs[i][1]))
+					break;
+			if (j == n)
+				break;
+		}
+		if (i == n) {
+			free(done);
+			return -ELOOP;
+		}
+		done[i] = true;
+		order[k] = i;
+	}
+	free(done);
+	return 0;
 }

@@ -118,4 +118,22 @@ int dl_dm_name_uuid(uint32_t major, uint32_t minor, char *name, size_t namelen,
 int dl_loop_attach(const char *path, char *dev, size_t devlen, int *hold,
 		   char *err, size_t errlen);
 
+/*
+ * dl_sits_on() - does block device @maj:@min sit on @tmaj:@tmin, directly or
+ * through any number of layers, as the "slaves" directories of sysfs say?
+ * @sysroot is "/sys" (a test passes a tree of its own).  Looks at most 16
+ * layers deep.
+ */
+bool dl_sits_on(const char *sysroot, uint32_t maj, uint32_t min,
+		uint32_t tmaj, uint32_t tmin);
+
+/*
+ * dl_stack_order() - order @n devices (@devs[i][0] major, [1] minor) so that
+ * a device that sits on another one comes before it, keeping the given
+ * order otherwise; @order gets the permutation.  Returns 0, or -ELOOP when
+ * two sit on each other.
+ */
+int dl_stack_order(const char *sysroot, const uint32_t (*devs)[2], unsigned int n,
+		   unsigned int *order);
+
 #endif /* DL_DM_H */

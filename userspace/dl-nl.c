@@ -289,7 +289,9 @@ int dl_nl_parse_dev(struct nlattr **tb, struct dl_nl_dev *dev)
 	if (dl_nl_copy_str(dev->name, sizeof(dev->name), tb[DM_DIRTYLOG_A_DEV_NAME]) ||
 	    dl_nl_copy_str(dev->uuid, sizeof(dev->uuid), tb[DM_DIRTYLOG_A_DEV_UUID]) ||
 	    dl_nl_copy_str(dev->instance_uuid, sizeof(dev->instance_uuid),
-			   tb[DM_DIRTYLOG_A_INSTANCE_UUID]))
+			   tb[DM_DIRTYLOG_A_INSTANCE_UUID]) ||
+	    dl_nl_copy_str(dev->stray_ckpt, sizeof(dev->stray_ckpt),
+			   tb[DM_DIRTYLOG_A_STRAY_CKPT]))
 		return -EPROTO;
 	if (!dev->name[0])
 		return -EPROTO;
@@ -438,6 +440,7 @@ static struct nla_policy dl_nl_policy[DM_DIRTYLOG_A_MAX + 1] = {
 	[DM_DIRTYLOG_A_MARK_COUNT]	= { .type = NLA_U64 },
 	[DM_DIRTYLOG_A_BITMAP]		= { .type = NLA_NESTED },
 	[DM_DIRTYLOG_A_DUMP_FORMAT]	= { .type = NLA_U32 },
+	[DM_DIRTYLOG_A_STRAY_CKPT]	= { .type = NLA_STRING },
 };
 
 struct dl_nl_req;

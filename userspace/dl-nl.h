@@ -76,6 +76,8 @@ struct dl_nl_dev {
 	uint64_t latest_id;
 	uint64_t meta_used, meta_total;		/* 4 KiB metadata blocks */
 	char instance_uuid[DL_NL_INSTANCE_UUID_LEN];
+	/* A checkpoint a failed atomic create left here, or "". */
+	char stray_ckpt[DL_NL_CKPT_NAME_LEN];
 };
 
 /* One checkpoint id from a CKPT_NEW reply. */

@@ -59,6 +59,7 @@ enum {
 	DM_DIRTYLOG_A_MARK_COUNT,	/* u64: number of blocks */
 	DM_DIRTYLOG_A_BITMAP,		/* nest: DM_DIRTYLOG_A_BM_* (repeated) */
 	DM_DIRTYLOG_A_DUMP_FORMAT,	/* u32: enum dm_dirtylog_dump_format */
+	DM_DIRTYLOG_A_STRAY_CKPT,	/* string: left by a failed CKPT_NEW */
 
 	__DM_DIRTYLOG_A_MAX,
 	DM_DIRTYLOG_A_MAX = __DM_DIRTYLOG_A_MAX - 1
