@@ -23,6 +23,26 @@
 #endif
 
 /*
+ * Binding to the "events" multicast group needs CAP_SYS_ADMIN: event
+ * payloads name checkpoints and count dirty blocks.  The flag that makes
+ * genetlink check that is GENL_MCAST_CAP_SYS_ADMIN (upstream 6.7, Debian's
+ * 6.1 as a backport), the bit cap_sys_admin on 6.6.y, and missing on
+ * kernels without that fix (5.15.100): there anybody may listen, so events
+ * carry only which device and what happened (DIRTYLOG_EVENTS_OPEN), and a
+ * listener asks for the rest with DEV_GET, which checks the capability.
+ */
+#if defined(DIRTYLOG_HAVE_GENL_MCAST_CAP)
+#define DIRTYLOG_MCGRP_ADMIN	.flags = GENL_MCAST_CAP_SYS_ADMIN
+#define DIRTYLOG_EVENTS_OPEN	0
+#elif defined(DIRTYLOG_HAVE_GENL_MCAST_CAP_BIT)
+#define DIRTYLOG_MCGRP_ADMIN	.cap_sys_admin = 1
+#define DIRTYLOG_EVENTS_OPEN	0
+#else
+#define DIRTYLOG_MCGRP_ADMIN	.flags = 0
+#define DIRTYLOG_EVENTS_OPEN	1
+#endif
+
+/*
  * Exported by dm-mod (EXPORT_SYMBOL_GPL, used by dm-thin) on both kernels
  * but declared only in drivers/md/dm.h, which linux-headers does not ship.
  */

@@ -888,7 +888,16 @@ void dirtylog_nl_notify(struct dirtylog_store *st, u8 cmd, const char *ckpt,
 	if (!msg)
 		return;
 	hdr = genlmsg_put(msg, 0, 0, &dirtylog_nl_family, 0, cmd);
-	if (!hdr || put_dev_info(msg, st) ||
+	if (DIRTYLOG_EVENTS_OPEN) {
+		/* Anybody may listen here (compat.h): say only which device. */
+		struct dirtylog_dev_info di;
+
+		dirtylog_store_info(st, &di);
+		if (!hdr || put_dev_id(msg, &di)) {
+			nlmsg_free(msg);
+			return;
+		}
+	} else if (!hdr || put_dev_info(msg, st) ||
 	    (ckpt && nla_put_string(msg, DM_DIRTYLOG_A_CKPT_NAME, ckpt)) ||
 	    (id && nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID, id, DM_DIRTYLOG_A_PAD))) {
 		nlmsg_free(msg);
@@ -935,7 +944,7 @@ static const struct genl_ops dirtylog_nl_ops[] = {
 
 static const struct genl_multicast_group dirtylog_nl_mcgrps[] = {
 	/* A dirty map and checkpoint names are for the administrator only. */
-	{ .name = DM_DIRTYLOG_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_SYS_ADMIN, },
+	{ .name = DM_DIRTYLOG_MCGRP_EVENTS, DIRTYLOG_MCGRP_ADMIN, },
 };
 
 static struct genl_family dirtylog_nl_family __ro_after_init = {
