@@ -1178,6 +1178,7 @@ static int dirtylog_reopen_failed(struct dm_target *ti, struct dirtylog_c *dc)
 	struct dirtylog_md *old, *md;
 	struct dirtylog_md_stats s;
 	char *error = NULL;
+	unsigned int noio;
 
 	down_write(&st->md_sem);
 	old = store_md(st);
@@ -1186,8 +1187,15 @@ static int dirtylog_reopen_failed(struct dm_target *ti, struct dirtylog_c *dc)
 		up_write(&st->md_sem);
 		return 0;
 	}
+	/*
+	 * The device is suspended: reclaim that writes to it (a filesystem
+	 * on top, swap) would wait for this resume, so nothing allocated
+	 * here may start I/O.
+	 */
+	noio = memalloc_noio_save();
 	md = dirtylog_md_open(dc->metadata_dev->bdev, dc->block_sectors, ti->len,
 			      &error);
+	memalloc_noio_restore(noio);
 	if (IS_ERR(md)) {
 		up_write(&st->md_sem);
 		DMERR("cannot reopen failed metadata: %s", error);
