@@ -1434,11 +1434,13 @@ static const struct dl_cmd dl_cmds[] = {
 	  cmd_status },
 	{ "checkpoint create", "[--uuid] DEVICE CKPT [--also DEVICE]...",
 	  "Create checkpoint CKPT on DEVICE, and with --also (repeatable) on more\n"
-	  "devices at the same instant.  Names: 1 to 64 characters from\n"
-	  "A-Z a-z 0-9 . _ : + -, unique per device.\n\n"
+	  "devices at the same instant (at most 16, all or none).  Names: 1 to 64\n"
+	  "characters from A-Z a-z 0-9 . _ : + -, unique per device.\n\n"
 	  DL_DEVICE_HELP "\n\n"
-	  "Prints the new checkpoint's id; for several devices one line\n"
-	  "\"DEVICE ID\" each.  --json prints\n"
+	  "The devices go to the module in stacking order: one that sits on\n"
+	  "another (through any layers sysfs shows) first.  Prints the new\n"
+	  "checkpoint's id; for several devices one line \"DEVICE ID\" each,\n"
+	  "in that order.  --json prints\n"
 	  "  {\"checkpoint\":STR,\"devices\":[{\"device\":STR,\"id\":N},...]}\n"
 	  "where device is the name the kernel reported, else the argument.",
 	  cmd_ckpt_create },
