@@ -104,6 +104,24 @@ void dirtylog_bitmap_free(struct dirtylog_bitmap *bm)
 }
 
 /**
+ * dirtylog_bitmap_free_grown() - undo a dirtylog_bitmap_grow()
+ * @bm: the larger bitmap, no longer reachable by any reader
+ * @old_pages: pages of the bitmap it was grown from, which keeps those
+ *
+ * Frees the pages past @old_pages (published into @bm only) and the shell.
+ */
+void dirtylog_bitmap_free_grown(struct dirtylog_bitmap *bm, u64 old_pages)
+{
+	u64 p;
+
+	if (!bm)
+		return;
+	for (p = old_pages; p < bm->nr_pages; p++)
+		kfree(rcu_dereference_protected(bm->pages[p], 1));
+	dirtylog_bitmap_free_shell(bm);
+}
+
+/**
  * dirtylog_bitmap_grow() - a larger bitmap sharing @old's pages
  * @old: current bitmap
  * @nr_blocks: new number of bits, at least @old's

@@ -39,6 +39,7 @@ void dirtylog_bitmap_free(struct dirtylog_bitmap *bm);
 struct dirtylog_bitmap *dirtylog_bitmap_grow(struct dirtylog_bitmap *old,
 					     u64 nr_blocks);
 void dirtylog_bitmap_free_shell(struct dirtylog_bitmap *bm);
+void dirtylog_bitmap_free_grown(struct dirtylog_bitmap *bm, u64 old_pages);
 
 bool dirtylog_bitmap_test_range(struct dirtylog_bitmap *bm, u64 block,
 				u64 count);

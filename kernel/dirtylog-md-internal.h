@@ -31,8 +31,6 @@
 #define DIRTYLOG_MIN_META_BLOCKS 16
 /* Keeps the space maps (two bits per metadata block) reasonable: 4 TiB. */
 #define DIRTYLOG_MAX_META_BLOCKS BIT_ULL(30)
-/* Pending pages kept before the worker commits, bounding its memory. */
-#define DIRTYLOG_PENDING_BATCH	64
 
 struct dirtylog_disk_header {
 	__le32 csum;

@@ -17,9 +17,13 @@
  * queried and so never kept.
  *
  * Commit: every change writes new blocks only (a block reachable from the
- * committed superblock is never overwritten), then flushes, then writes the
- * superblock, then flushes again.  A crash at any instant leaves either the
- * old or the new superblock, each referring to intact blocks.  This relies
+ * committed superblock is never overwritten) and makes them durable, then
+ * writes the superblock and makes it durable.  In terms of requests the
+ * metadata device sees: the new blocks, FLUSH (dm_bufio_write_dirty_buffers()
+ * ends with one), FLUSH (dm_bufio_issue_flush()), the superblock, FLUSH,
+ * FLUSH: two of the four flushes are redundant (the write-path issue #19
+ * removes them).  A crash at any instant leaves either the old or the new
+ * superblock, each referring to intact blocks.  This relies
  * on the metadata device writing a 4 KiB block atomically, as dm-era and
  * dm-thin also do.
  *
@@ -429,9 +433,10 @@ static void commit_failed(struct dirtylog_md *md, int r)
  * @md: metadata
  *
  * Writes pending bitmap pages and dirty nodes of the active tree and, if
- * changed, the checkpoint table, all to fresh blocks; flushes; writes the
- * superblock; flushes.  Then publishes the pending bits to the in-memory
- * bitmap so map() lets writes to those blocks through.
+ * changed, the checkpoint table, all to fresh blocks; waits for them and
+ * flushes (twice, see the commit protocol above); writes the superblock;
+ * waits and flushes (twice).  Then publishes the pending bits to the
+ * in-memory bitmap so map() lets writes to those blocks through.
  *
  * Context: md->lock held; may sleep.
  * Return: 0; -ENOSPC or -ENOMEM with nothing written (the caller rolls
@@ -1051,7 +1056,7 @@ int dirtylog_md_mark(struct dirtylog_md *md, u64 block, u64 count)
 	end = block + count;
 	while (block < end && !r) {
 		step = min_t(u64, end - block,
-			     (u64)DIRTYLOG_BITS_PER_PAGE * DIRTYLOG_PENDING_BATCH);
+			     (u64)DIRTYLOG_BITS_PER_PAGE * DIRTYLOG_COMMIT_BATCH_PAGES);
 		r = pending_or_range(md, block, step);
 		if (!r)
 			r = dirtylog_md_commit_locked(md);
@@ -1138,7 +1143,7 @@ int dirtylog_md_mark_chunks(struct dirtylog_md *md,
 			if (!w)
 				continue;
 			r = pending_or_word(md, c[i].start + 64ULL * k, w);
-			if (!r && md->nr_pending >= DIRTYLOG_PENDING_BATCH)
+			if (!r && md->nr_pending >= DIRTYLOG_COMMIT_BATCH_PAGES)
 				r = dirtylog_md_commit_locked(md);
 		}
 	}
@@ -1303,12 +1308,13 @@ static int merge_into_active(struct dirtylog_walk *w, u64 page, u64 b)
  * dirtylog_md_checkpoint_delete() - delete a checkpoint, merging intervals
  * @md: metadata
  * @name: checkpoint name
+ * @id: 0, or the id the checkpoint must have (else -ENOENT)
  *
  * The interval after the checkpoint is merged into the one before it, so
  * every other checkpoint's answer is unchanged; deleting the oldest drops
  * the interval before it.  One atomic commit.
  */
-int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name)
+int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name, u64 id)
 {
 	struct dirtylog_ckpt removed, *next = NULL;
 	u64 next_root = 0, merged, need;
@@ -1321,6 +1327,9 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name)
 	i = dirtylog_find_ckpt(md, name);
 	r = i;
 	if (i < 0)
+		goto out;
+	r = -ENOENT;
+	if (id && md->ckpts[i].id != id)
 		goto out;
 	removed = md->ckpts[i];
 	if (i + 1 < md->nr_ckpts) {
@@ -1466,6 +1475,72 @@ out:
 	return r;
 }
 
+/*
+ * Mark [@from, @to) dirty in the active interval of a grow.  Pages wholly
+ * inside the range are written at once from one all-ones buffer and
+ * published into @bm, so marking costs no memory per page beyond the
+ * in-memory page itself (the admin guide's formula), however large the
+ * growth; only the two partial pages at the ends go through pending
+ * copies.  Publishing before the commit is safe here: grow runs while the
+ * device is suspended, and a failed grow throws @bm away.
+ */
+static int grow_mark(struct dirtylog_md *md, struct dirtylog_bitmap *bm,
+		     u64 from, u64 to)
+{
+	u64 fp = DIV_ROUND_UP_ULL(from, DIRTYLOG_BITS_PER_PAGE);
+	u64 lp = div64_u64(to, DIRTYLOG_BITS_PER_PAGE);
+	unsigned long *ones, *spare = NULL;
+	void *scratch;
+	u64 p, nb, avail;
+	int r;
+
+	if (fp >= lp)
+		return pending_or_range(md, from, to - from);
+	r = 0;
+	if (from < fp * DIRTYLOG_BITS_PER_PAGE)
+		r = pending_or_range(md, from, fp * DIRTYLOG_BITS_PER_PAGE - from);
+	if (!r && to > lp * DIRTYLOG_BITS_PER_PAGE)
+		r = pending_or_range(md, lp * DIRTYLOG_BITS_PER_PAGE,
+				     to - lp * DIRTYLOG_BITS_PER_PAGE);
+	if (r)
+		return r;
+	avail = dirtylog_nr_free_blocks(md);
+	avail -= min(avail, reserve_blocks(md));
+	if (lp - fp > avail) {
+		DMERR_LIMIT("metadata device full: %llu blocks needed to grow, %llu available",
+			    lp - fp, avail);
+		return -ENOSPC;
+	}
+	ones = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	r = -ENOMEM;
+	if (!ones || !scratch)
+		goto out;
+	memset(ones, 0xff, DIRTYLOG_PAGE_BITMAP_BYTES);
+	r = 0;
+	for (p = fp; p < lp && !r; p++) {
+		spare = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+		if (!spare) {
+			r = -ENOMEM;
+			break;
+		}
+		r = dirtylog_alloc_block(md, &nb);
+		if (!r)
+			r = dirtylog_write_page_bits(md, nb, ones, scratch);
+		if (!r) {
+			md->atree.blk[0][p] = nb;
+			__set_bit(p / DIRTYLOG_NODE_ENTRIES, md->atree.dirty[1]);
+			dirtylog_bitmap_publish(bm, p, ones, &spare);
+		}
+		kfree(spare);
+		cond_resched();
+	}
+out:
+	kfree(scratch);
+	kfree(ones);
+	return r;
+}
+
 /**
  * dirtylog_md_grow() - extend every bitmap to a larger data device
  * @md: metadata
@@ -1539,7 +1614,7 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 	synchronize_rcu();
 	first = old_sectors >> md->block_shift;	/* the old partial block too */
 	if (!r)
-		r = pending_or_range(md, first, md->nr_blocks - first);
+		r = grow_mark(md, nbm, first, md->nr_blocks);
 	if (!r)
 		r = dirtylog_md_commit_locked(md);
 	if (!r) {
@@ -1566,7 +1641,7 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 	for (i = 0; i < md->nr_ckpts; i++)
 		md->ckpts[i].root = old_roots[i];
 undo_geometry:
-	dirtylog_bitmap_free_shell(nbm);
+	dirtylog_bitmap_free_grown(nbm, obm->nr_pages);
 	set_geometry(md, old_sectors);
 out:
 	kfree(old_roots);

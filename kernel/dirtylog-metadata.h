@@ -20,6 +20,14 @@
 #define DIRTYLOG_NAME_MAX		64
 #define DIRTYLOG_MAX_CHECKPOINTS	4096
 #define DIRTYLOG_META_BLOCK_SIZE	4096
+/*
+ * Commit once this many bitmap pages have pending marks.  Every marking
+ * path (the worker, mark_dirty, bitmap marks) marks in steps of at most
+ * this many pages, so the pending copies (8 KiB per page with the spare
+ * that later becomes the in-memory page) stay below about 1 MiB however
+ * large the request.
+ */
+#define DIRTYLOG_COMMIT_BATCH_PAGES	64
 
 #define DIRTYLOG_SHRINK_ERROR \
 	"Device is smaller than recorded in the metadata: shrinking is not supported"
@@ -86,7 +94,7 @@ typedef int (*dirtylog_collect_fn)(void *ctx, struct dirtylog_md *md);
 int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
 				  dirtylog_collect_fn collect, void *ctx,
 				  u64 *id);
-int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name);
+int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name, u64 id);
 int dirtylog_md_reset(struct dirtylog_md *md);
 int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors);
 int dirtylog_md_set_invalid(struct dirtylog_md *md);

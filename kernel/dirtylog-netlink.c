@@ -345,7 +345,7 @@ static int ckpt_new_devices(struct genl_info *info,
  * rollback worked.
  */
 static bool ckpt_new_rollback(struct dirtylog_store **sts, const bool *made,
-			      unsigned int n, const char *name)
+			      const u64 *ids, unsigned int n, const char *name)
 {
 	struct dirtylog_dev_info di;
 	bool all = true;
@@ -355,8 +355,9 @@ static bool ckpt_new_rollback(struct dirtylog_store **sts, const bool *made,
 	for (i = 0; i < n; i++) {
 		if (!made[i])
 			continue;
-		r = dirtylog_store_delete(sts[i], name);
-		if (!r)
+		/* By id: never another caller's checkpoint of the same name. */
+		r = dirtylog_store_delete(sts[i], name, ids[i]);
+		if (!r || r == -ENOENT)	/* deleted meanwhile: gone either way */
 			continue;
 		all = false;
 		dirtylog_store_set_stray(sts[i], name);
@@ -409,7 +410,7 @@ static int ckpt_new_many(struct genl_info *info, const char *name,
 		dm_internal_resume(dirtylog_store_owner(sts[order[--nsusp]]));
 	if (r) {
 		ckpt_error(r, info->extack);
-		if (!ckpt_new_rollback(sts, made, n, name))
+		if (!ckpt_new_rollback(sts, made, ids, n, name))
 			NL_SET_ERR_MSG(info->extack,
 				       "dm-dirtylog: failed, and a rollback failed too: see stray-ckpt of each device");
 		goto out;
@@ -419,10 +420,17 @@ static int ckpt_new_many(struct genl_info *info, const char *name,
 	for (k = 0; k < n; k++) {
 		dirtylog_store_info(sts[k], &di);
 		nest = nla_nest_start(msg, DM_DIRTYLOG_A_DEVICE);
-		if (WARN_ON_ONCE(!nest || put_dev_id(msg, &di) ||
-				 nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID, ids[k],
-						   DM_DIRTYLOG_A_PAD)))
+		if (WARN_ON_ONCE(!nest)) {
+			r = -EMSGSIZE;
 			break;
+		}
+		if (WARN_ON_ONCE(put_dev_id(msg, &di) ||
+				 nla_put_u64_64bit(msg, DM_DIRTYLOG_A_CKPT_ID, ids[k],
+						   DM_DIRTYLOG_A_PAD))) {
+			nla_nest_cancel(msg, nest);
+			r = -EMSGSIZE;
+			break;
+		}
 		nla_nest_end(msg, nest);
 	}
 out:
@@ -593,7 +601,7 @@ static int dirtylog_nl_simple_doit(struct sk_buff *skb, struct genl_info *info)
 	if (st) {
 		switch (info->genlhdr->cmd) {
 		case DM_DIRTYLOG_CMD_CKPT_DEL:
-			r = dirtylog_store_delete(st, nla_data(tb[DM_DIRTYLOG_A_CKPT_NAME]));
+			r = dirtylog_store_delete(st, nla_data(tb[DM_DIRTYLOG_A_CKPT_NAME]), 0);
 			break;
 		case DM_DIRTYLOG_CMD_RESET:
 			r = dirtylog_store_reset(st);

@@ -49,8 +49,6 @@
 
 /* Writes touching more blocks than this always go through the worker. */
 #define DIRTYLOG_FASTPATH_MAX_BLOCKS	4096
-/* The worker commits after this many pending bitmap pages. */
-#define DIRTYLOG_COMMIT_BATCH_PAGES	64
 
 enum dirtylog_state {
 	DIRTYLOG_STATE_RW,
@@ -106,9 +104,13 @@ struct dirtylog_c;
  */
 struct dirtylog_store {
 	struct list_head list;		/* in dirtylog_stores */
-	unsigned int refs;		/* tables and users, dirtylog_stores_lock */
+	unsigned int tables;		/* tables using it, dirtylog_stores_lock */
+	atomic_t users;			/* dirtylog_store_get() references */
 	dev_t meta_dev;
-	dev_t data_dev;			/* of the latest table, dirtylog_stores_lock */
+	/* Data devices of the live table and of the latest constructor
+	 * (a table loaded but not resumed yet), dirtylog_stores_lock.
+	 */
+	dev_t data_dev, staged_data_dev;
 	struct mapped_device *owner;
 	struct dm_table *last_table;	/* table of the latest constructor */
 	u32 block_sectors;
@@ -162,8 +164,7 @@ static DEFINE_MUTEX(dirtylog_stores_lock);
 
 static struct dirtylog_md *store_md(struct dirtylog_store *st)
 {
-	return rcu_dereference_protected(st->md, lockdep_is_held(&st->md_sem) ||
-					 lockdep_is_held(&dirtylog_stores_lock));
+	return rcu_dereference_protected(st->md, lockdep_is_held(&st->md_sem));
 }
 
 static void store_event(struct dirtylog_store *st)
@@ -217,12 +218,21 @@ static struct dirtylog_store *store_find(dev_t meta_dev)
 	return NULL;
 }
 
-static void store_destroy(struct dirtylog_store *st)
+/* Free everything the store holds but the struct itself. */
+static void store_teardown(struct dirtylog_store *st)
 {
 	if (st->wq)
 		destroy_workqueue(st->wq);
+	st->wq = NULL;
 	free_percpu(st->inflight);
+	st->inflight = NULL;
 	dirtylog_md_close(rcu_dereference_protected(st->md, 1));
+	RCU_INIT_POINTER(st->md, NULL);
+}
+
+static void store_destroy(struct dirtylog_store *st)
+{
+	store_teardown(st);
 	kfree(st);
 }
 
@@ -240,7 +250,8 @@ static struct dirtylog_store *store_create(struct dm_target *ti,
 		ti->error = "Cannot allocate dirtylog context";
 		return ERR_PTR(-ENOMEM);
 	}
-	st->refs = 1;
+	st->tables = 1;
+	atomic_set(&st->users, 0);
 	st->meta_dev = bdev->bd_dev;
 	st->owner = dm_table_get_md(ti->table);
 	st->block_sectors = dc->block_sectors;
@@ -384,13 +395,61 @@ static void error_bios(struct bio_list *bios, blk_status_t status)
 	}
 }
 
-/* Make the marks of @bios durable, then issue them. */
+/*
+ * Blocks one marking step covers: at most DIRTYLOG_COMMIT_BATCH_PAGES + 1
+ * bitmap pages, so the pending copies stay bounded whatever the size of
+ * a bio (a discard or write-zeroes can span 4 GiB).
+ */
+#define DIRTYLOG_MARK_STEP_BLOCKS \
+	((u64)DIRTYLOG_BITS_PER_PAGE * DIRTYLOG_COMMIT_BATCH_PAGES)
+
+/*
+ * Commit what is pending: on success the bios of @marked have durable
+ * marks and move to @ready, else to @failed (nothing of theirs is issued).
+ */
+static int commit_marked(struct dirtylog_md *md, struct bio_list *marked,
+			 struct bio_list *ready, struct bio_list *failed)
+{
+	int r = dirtylog_md_commit_locked(md);
+
+	if (r) {
+		dirtylog_md_discard_pending_locked(md);
+		bio_list_merge(failed, marked);
+	} else {
+		bio_list_merge(ready, marked);
+	}
+	bio_list_init(marked);
+	return r;
+}
+
+/* The error that decides what happens to failed bios: I/O beats space beats memory. */
+static int worse_error(int a, int b)
+{
+	if (!a)
+		return b;
+	if (!b || (a != -ENOMEM && a != -ENOSPC))
+		return a;
+	if (b != -ENOMEM && b != -ENOSPC)
+		return b;
+	return a == -ENOSPC ? a : b;
+}
+
+/*
+ * Make the marks of @bios durable, then issue them.  A bio is marked in
+ * steps of at most DIRTYLOG_MARK_STEP_BLOCKS, and the batch is committed
+ * whenever DIRTYLOG_COMMIT_BATCH_PAGES pages are pending, so a long bio is
+ * marked over several commits and issued after the last.  Only bios whose
+ * marks could not be made durable fail; a bio whose marks a commit made
+ * durable is issued whatever happens to the rest of the batch.
+ */
 static void process_bios(struct dirtylog_store *st, struct bio_list *bios)
 {
 	struct dirtylog_md *md = store_md(st);
-	struct bio_list done = BIO_EMPTY_LIST;
+	struct bio_list ready = BIO_EMPTY_LIST;		/* marks durable */
+	struct bio_list marked = BIO_EMPTY_LIST;	/* marks pending */
+	struct bio_list failed = BIO_EMPTY_LIST;
 	struct bio *bio;
-	int r = 0;
+	int r, err = 0;
 
 	switch (atomic_read(&st->state)) {
 	case DIRTYLOG_STATE_FAIL:
@@ -403,42 +462,53 @@ static void process_bios(struct dirtylog_store *st, struct bio_list *bios)
 	dirtylog_md_lock(md);
 	while ((bio = bio_list_pop(bios))) {
 		struct dirtylog_pb *pb = dm_per_bio_data(bio, sizeof(*pb));
+		u64 block = pb->block, left = pb->count, n;
 
-		bio_list_add(&done, bio);
-		if (r)
-			continue;
-		r = dirtylog_md_mark_locked(md, pb->block, pb->count);
-		if (!r && dirtylog_md_nr_pending_locked(md) >= DIRTYLOG_COMMIT_BATCH_PAGES)
-			r = dirtylog_md_commit_locked(md);
+		r = 0;
+		while (left && !r) {
+			n = min(left, DIRTYLOG_MARK_STEP_BLOCKS);
+			r = dirtylog_md_mark_locked(md, block, n);
+			block += n;
+			left -= n;
+			if (!r && dirtylog_md_nr_pending_locked(md) >=
+				  DIRTYLOG_COMMIT_BATCH_PAGES)
+				r = commit_marked(md, &marked, &ready, &failed);
+		}
+		/*
+		 * A failed mark leaves the marks of the others pending (this
+		 * bio's partial marks only add conservative bits); a failed
+		 * commit has already moved the others to @failed.
+		 */
+		if (r) {
+			bio_list_add(&failed, bio);
+			err = worse_error(err, r);
+		} else {
+			bio_list_add(&marked, bio);
+		}
 	}
-	if (!r)
-		r = dirtylog_md_commit_locked(md);
+	r = commit_marked(md, &marked, &ready, &failed);
 	if (r)
-		dirtylog_md_discard_pending_locked(md);
+		err = worse_error(err, r);
 	dirtylog_md_unlock(md);
-	bio_list_merge(bios, &done);
 
-	if (r == -ENOMEM) {
-		DMERR_LIMIT("out of memory marking blocks dirty: failing writes");
-		error_bios(bios, BLK_STS_RESOURCE);
-		return;
-	}
-	if (r == -ENOSPC && !st->passthrough) {
-		DMERR_LIMIT("metadata device full: failing writes that need new marks");
-		store_event(st);
-		error_bios(bios, BLK_STS_NOSPC);
-		return;
-	}
-	if (r) {
-		if (st->passthrough) {
+	if (!bio_list_empty(&failed)) {
+		if (err == -ENOMEM) {
+			DMERR_LIMIT("out of memory marking blocks dirty: failing writes");
+			error_bios(&failed, BLK_STS_RESOURCE);
+		} else if (err == -ENOSPC && !st->passthrough) {
+			DMERR_LIMIT("metadata device full: failing writes that need new marks");
+			store_event(st);
+			error_bios(&failed, BLK_STS_NOSPC);
+		} else if (st->passthrough) {
 			dirtylog_md_set_invalid(md);
 			store_set_state(st, DIRTYLOG_STATE_INVALID);
-			goto submit;
+			bio_list_merge(&ready, &failed);
+		} else {
+			store_set_state(st, DIRTYLOG_STATE_FAIL);
+			error_bios(&failed, BLK_STS_IOERR);
 		}
-		store_set_state(st, DIRTYLOG_STATE_FAIL);
-		error_bios(bios, BLK_STS_IOERR);
-		return;
 	}
+	bio_list_merge(bios, &ready);
 submit:
 	/* Already remapped by map(). */
 	while ((bio = bio_list_pop(bios)))
@@ -458,7 +528,7 @@ static int do_request(struct dirtylog_store *st, struct dirtylog_req *rq)
 						  st, &rq->id);
 		break;
 	case DIRTYLOG_REQ_DELETE:
-		r = dirtylog_md_checkpoint_delete(md, rq->name);
+		r = dirtylog_md_checkpoint_delete(md, rq->name, rq->id);
 		break;
 	case DIRTYLOG_REQ_RESET:
 		r = dirtylog_md_reset(md);
@@ -561,9 +631,18 @@ int dirtylog_store_checkpoint(struct dirtylog_store *st, const char *name, u64 *
 	return r;
 }
 
-int dirtylog_store_delete(struct dirtylog_store *st, const char *name)
+/**
+ * dirtylog_store_delete() - delete a checkpoint and announce it
+ * @st: store
+ * @name: validated name
+ * @id: 0, or the id the checkpoint must have: a rollback deletes only the
+ *	checkpoint it made, not one another caller made under the same name
+ *
+ * Context: process context; waits for the worker.  Return: 0 or -errno.
+ */
+int dirtylog_store_delete(struct dirtylog_store *st, const char *name, u64 id)
 {
-	struct dirtylog_req rq = { .op = DIRTYLOG_REQ_DELETE, .name = name };
+	struct dirtylog_req rq = { .op = DIRTYLOG_REQ_DELETE, .name = name, .id = id };
 	int r = run_request(st, &rq);
 
 	if (!r) {
@@ -639,7 +718,7 @@ struct dirtylog_store *dirtylog_store_nth(unsigned long idx)
 
 	lockdep_assert_held(&dirtylog_stores_lock);
 	list_for_each_entry(st, &dirtylog_stores, list)
-		if (!idx--)
+		if (st->tables && !idx--)
 			return st;
 	return NULL;
 }
@@ -663,6 +742,8 @@ struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
 
 	lockdep_assert_held(&dirtylog_stores_lock);
 	list_for_each_entry(st, &dirtylog_stores, list) {
+		if (!st->tables)	/* being torn down */
+			continue;
 		if (by_dev) {
 			devt = disk_devt(dm_disk(st->owner));
 			if (MAJOR(devt) == major && MINOR(devt) == minor)
@@ -689,45 +770,38 @@ struct dirtylog_store *dirtylog_store_lookup(const char *name, const char *uuid,
  * @st: a store found under dirtylog_stores_lock
  *
  * The store stays allocated and its dm device (dm_hold()) stays in place
- * until dirtylog_store_put(): removing the device waits for that.
+ * until dirtylog_store_put(): removing the device waits for that, and so
+ * does the destructor of the store's last table (its metadata device
+ * stays open until then).
  *
- * Context: dirtylog_stores_lock held.  Return: 0, or -ENODEV when the dm
- * device is being removed.
+ * Context: dirtylog_stores_lock held.  Return: 0, or -ENODEV when the
+ * store has no table left or the dm device is being removed.
  */
 int dirtylog_store_get(struct dirtylog_store *st)
 {
 	lockdep_assert_held(&dirtylog_stores_lock);
-	if (dm_hold(st->owner))
+	if (!st->tables || dm_hold(st->owner))
 		return -ENODEV;
-	st->refs++;
+	atomic_inc(&st->users);
 	return 0;
-}
-
-/* Drop a reference; the last one flushes the worker and frees the store. */
-static void store_unref(struct dirtylog_store *st)
-{
-	mutex_lock(&dirtylog_stores_lock);
-	if (--st->refs == 0) {
-		list_del(&st->list);
-		mutex_unlock(&dirtylog_stores_lock);
-		flush_workqueue(st->wq);
-		store_destroy(st);
-		return;
-	}
-	mutex_unlock(&dirtylog_stores_lock);
 }
 
 /**
  * dirtylog_store_put() - release what dirtylog_store_get() took
  * @st: store
  *
- * Context: process context, dirtylog_stores_lock not held.
+ * Context: process context.
  */
 void dirtylog_store_put(struct dirtylog_store *st)
 {
 	struct mapped_device *owner = st->owner;
 
-	store_unref(st);
+	/*
+	 * After the decrement @st may be freed by its last table's
+	 * destructor: wake_up_var() only hashes the address.
+	 */
+	if (atomic_dec_and_test(&st->users))
+		wake_up_var(&st->users);
 	dm_put(owner);
 }
 
@@ -738,14 +812,20 @@ static bool store_sits_on(struct dirtylog_store *st, dev_t devt,
 	struct dirtylog_store *s;
 	dev_t d;
 
-	if (st->data_dev == devt || st->meta_dev == devt)
+	/* A loaded table that is not live yet counts too: wrongly seeing a
+	 * relation is safe (a longer wait or ELOOP), missing one is not.
+	 */
+	if (st->data_dev == devt || st->staged_data_dev == devt ||
+	    st->meta_dev == devt)
 		return true;
 	if (!depth)
 		return false;
 	list_for_each_entry(s, &dirtylog_stores, list) {
+		if (!s->tables)
+			continue;
 		d = disk_devt(dm_disk(s->owner));
-		if ((d == st->data_dev || d == st->meta_dev) &&
-		    store_sits_on(s, devt, depth - 1))
+		if ((d == st->data_dev || d == st->staged_data_dev ||
+		     d == st->meta_dev) && store_sits_on(s, devt, depth - 1))
 			return true;
 	}
 	return false;
@@ -933,6 +1013,8 @@ static int dirtylog_parse_features(struct dirtylog_c *dc,
 static int store_check_share(struct dirtylog_store *st, struct dm_target *ti,
 			     struct dirtylog_c *dc)
 {
+	bool shrink;
+
 	if (st->owner != dm_table_get_md(ti->table)) {
 		ti->error = "Metadata device is already in use by another dirtylog device";
 		return -EBUSY;
@@ -945,7 +1027,11 @@ static int store_check_share(struct dirtylog_store *st, struct dm_target *ti,
 		ti->error = "Block size does not match the one recorded in the metadata";
 		return -EINVAL;
 	}
-	if (ti->len < dirtylog_md_data_sectors(store_md(st))) {
+	/* A resume that reopens failed metadata swaps st->md under md_sem. */
+	rcu_read_lock();
+	shrink = ti->len < dirtylog_md_data_sectors(rcu_dereference(st->md));
+	rcu_read_unlock();
+	if (shrink) {
 		ti->error = DIRTYLOG_SHRINK_ERROR;
 		return -EINVAL;
 	}
@@ -953,48 +1039,72 @@ static int store_check_share(struct dirtylog_store *st, struct dm_target *ti,
 }
 
 /*
+ * Share the store of this metadata device under dirtylog_stores_lock.
+ * Return: 1 when there is none, 0 when shared, or -errno (ti->error set).
+ */
+static int store_share(struct dm_target *ti, struct dirtylog_c *dc, dev_t meta)
+{
+	struct dirtylog_store *st;
+	int r;
+
+	mutex_lock(&dirtylog_stores_lock);
+	st = store_find(meta);
+	if (!st) {
+		r = 1;
+	} else if (!st->tables) {
+		ti->error = "Metadata device is still being released by a removed table: retry";
+		r = -EBUSY;
+	} else {
+		r = store_check_share(st, ti, dc);
+		if (!r) {
+			st->tables++;
+			st->last_table = ti->table;
+			st->staged_data_dev = dc->data_dev->bdev->bd_dev;
+			dc->store = st;
+		}
+	}
+	mutex_unlock(&dirtylog_stores_lock);
+	return r;
+}
+
+/*
  * Find the store for this metadata device or create it.  Opening new
  * metadata reads (and may format) it, so that happens outside
- * dirtylog_stores_lock: a metadata device that does not answer holds up
- * only constructors of new stores, not the other devices.
+ * dirtylog_stores_lock, under dirtylog_create_lock, which only
+ * constructors of new stores take: a metadata device that does not answer
+ * holds up neither the other devices nor reloads of existing ones.
  */
 static int dirtylog_get_store(struct dm_target *ti, struct dirtylog_c *dc)
 {
 	dev_t meta = dc->metadata_dev->bdev->bd_dev;
 	struct dirtylog_store *st;
-	int r = 0;
+	int r;
 
+	r = store_share(ti, dc, meta);
+	if (r <= 0)
+		return r;
 	mutex_lock(&dirtylog_create_lock);
-	mutex_lock(&dirtylog_stores_lock);
-	st = store_find(meta);
-	if (st) {
-		r = store_check_share(st, ti, dc);
-		if (!r)
-			st->refs++;
-	}
-	mutex_unlock(&dirtylog_stores_lock);
-	if (!st) {
+	/* Another constructor may have created it meanwhile. */
+	r = store_share(ti, dc, meta);
+	if (r > 0) {
 		st = store_create(ti, dc);
-		if (IS_ERR(st))
-			r = PTR_ERR(st);
-		else
+		r = PTR_ERR_OR_ZERO(st);
+		if (!r) {
+			st->last_table = ti->table;
+			st->data_dev = dc->data_dev->bdev->bd_dev;
+			st->staged_data_dev = st->data_dev;
+			dc->store = st;
 			list_add_locked(st);
+		}
 	}
 	mutex_unlock(&dirtylog_create_lock);
-	if (r)
-		return r;
-
-	mutex_lock(&dirtylog_stores_lock);
-	st->last_table = ti->table;
-	st->data_dev = dc->data_dev->bdev->bd_dev;
-	dc->store = st;
-	mutex_unlock(&dirtylog_stores_lock);
-	return 0;
+	return r;
 }
 
 static void dirtylog_put_store(struct dirtylog_c *dc)
 {
 	struct dirtylog_store *st = dc->store;
+	bool last;
 
 	mutex_lock(&st->live_lock);
 	if (st->live == dc)
@@ -1004,8 +1114,24 @@ static void dirtylog_put_store(struct dirtylog_c *dc)
 	mutex_lock(&dirtylog_stores_lock);
 	if (st->last_table == dc->ti->table)
 		st->last_table = NULL;
+	last = --st->tables == 0;
 	mutex_unlock(&dirtylog_stores_lock);
-	store_unref(st);
+	if (!last)
+		return;
+	/*
+	 * No new user can find it (dirtylog_store_get() refuses a store
+	 * without tables); wait for those still running, which may use the
+	 * metadata device until they return, then close the metadata while
+	 * the store is still listed, so that a constructor cannot open the
+	 * same metadata device before it is closed here.
+	 */
+	wait_var_event(&st->users, !atomic_read(&st->users));
+	flush_workqueue(st->wq);
+	store_teardown(st);
+	mutex_lock(&dirtylog_stores_lock);
+	list_del(&st->list);
+	mutex_unlock(&dirtylog_stores_lock);
+	kfree(st);
 }
 
 static int dirtylog_ctr(struct dm_target *ti, unsigned int argc, char **argv)
@@ -1252,6 +1378,9 @@ static int dirtylog_preresume(struct dm_target *ti)
 	mutex_lock(&st->live_lock);
 	st->live = dc;
 	mutex_unlock(&st->live_lock);
+	mutex_lock(&dirtylog_stores_lock);
+	st->data_dev = dc->data_dev->bdev->bd_dev;
+	mutex_unlock(&dirtylog_stores_lock);
 	return 0;
 }
 
@@ -1355,7 +1484,7 @@ static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 		if (rq.op == DIRTYLOG_REQ_CHECKPOINT)
 			r = dirtylog_store_checkpoint(st, argv[1], &rq.id);
 		else
-			r = dirtylog_store_delete(st, argv[1]);
+			r = dirtylog_store_delete(st, argv[1], 0);
 		if (r == -EEXIST)
 			DMERR("checkpoint '%s' already exists", argv[1]);
 		else if (r == -ENOENT)

@@ -54,7 +54,7 @@ int dirtylog_store_list(struct dirtylog_store *st,
 struct mapped_device *dirtylog_store_owner(struct dirtylog_store *st);
 
 int dirtylog_store_checkpoint(struct dirtylog_store *st, const char *name, u64 *id);
-int dirtylog_store_delete(struct dirtylog_store *st, const char *name);
+int dirtylog_store_delete(struct dirtylog_store *st, const char *name, u64 id);
 int dirtylog_store_reset(struct dirtylog_store *st);
 int dirtylog_store_mark(struct dirtylog_store *st, u64 start, u64 count);
 int dirtylog_store_mark_chunks(struct dirtylog_store *st,
