@@ -140,6 +140,14 @@ struct dirtylog_md {
 	u64 nr_meta_blocks;
 	unsigned long *sm_committed;	/* blocks the on-disk state uses */
 	unsigned long *sm_current;	/* blocks the state being built uses */
+	/*
+	 * Blocks freed by a commit while a query was reading without md->lock
+	 * (@readers > 0): not reused until the last such query ends, so the
+	 * trees it snapshotted stay intact.
+	 */
+	unsigned long *sm_held;
+	bool held_any;
+	u32 readers;
 	u64 nr_used;
 	u64 alloc_hint;
 };
@@ -182,6 +190,8 @@ int dirtylog_write_block(struct dirtylog_md *md, u64 b, u32 magic,
 			 const void *src);
 
 /* dirtylog-metadata.c: space map */
+void dirtylog_query_pin_locked(struct dirtylog_md *md);
+void dirtylog_query_unpin(struct dirtylog_md *md);
 u64 dirtylog_nr_free_blocks(struct dirtylog_md *md);
 int dirtylog_alloc_block(struct dirtylog_md *md, u64 *b);
 void dirtylog_free_block(struct dirtylog_md *md, u64 b);
@@ -202,8 +212,8 @@ int dirtylog_claim_node_fn(struct dirtylog_walk *w, u32 level, u64 index, u64 b)
 int dirtylog_free_node_fn(struct dirtylog_walk *w, u32 level, u64 index, u64 b);
 int dirtylog_tree_free(struct dirtylog_md *md, u64 root);
 int dirtylog_tree_count(struct dirtylog_md *md, u64 root, u64 *n);
-int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
-			 u64 *next);
+int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u32 depth,
+			 u64 nr_pages, u64 page, u64 *b, u64 *next);
 int dirtylog_read_page_bits(struct dirtylog_md *md, u64 b, unsigned long *bits,
 			    void *scratch);
 int dirtylog_write_page_bits(struct dirtylog_md *md, u64 b,

@@ -62,9 +62,48 @@ u64 dirtylog_nr_free_blocks(struct dirtylog_md *md)
 	u64 committed_only = 0;
 
 	for (i = 0; i < longs; i++)
-		committed_only += hweight_long(md->sm_committed[i] &
+		committed_only += hweight_long((md->sm_committed[i] |
+						(md->held_any ? md->sm_held[i] : 0)) &
 					       ~md->sm_current[i]);
 	return md->nr_meta_blocks - md->nr_used - committed_only;
+}
+
+/*
+ * A query that reads frozen trees without md->lock pins them: blocks that
+ * commits free meanwhile are held back from reuse until the last such
+ * query ends (dirtylog_query_unpin()).
+ */
+void dirtylog_query_pin_locked(struct dirtylog_md *md)
+{
+	lockdep_assert_held(&md->lock);
+	md->readers++;
+}
+
+void dirtylog_query_unpin(struct dirtylog_md *md)
+{
+	mutex_lock(&md->lock);
+	if (!--md->readers && md->held_any) {
+		bitmap_zero(md->sm_held, md->nr_meta_blocks);
+		md->held_any = false;
+	}
+	mutex_unlock(&md->lock);
+}
+
+/* At a commit: hold what it frees while a query may still read it. */
+static void sm_hold_freed(struct dirtylog_md *md)
+{
+	size_t i, longs = BITS_TO_LONGS(md->nr_meta_blocks);
+
+	if (!md->readers)
+		return;
+	for (i = 0; i < longs; i++)
+		md->sm_held[i] |= md->sm_committed[i] & ~md->sm_current[i];
+	md->held_any = true;
+}
+
+static bool sm_is_held(struct dirtylog_md *md, u64 b)
+{
+	return md->held_any && test_bit(b, md->sm_held);
 }
 
 int dirtylog_alloc_block(struct dirtylog_md *md, u64 *b)
@@ -78,7 +117,7 @@ int dirtylog_alloc_block(struct dirtylog_md *md, u64 *b)
 			i = find_next_zero_bit(md->sm_current, md->nr_meta_blocks, i);
 			if (i >= md->nr_meta_blocks)
 				break;
-			if (!test_bit(i, md->sm_committed)) {
+			if (!test_bit(i, md->sm_committed) && !sm_is_held(md, i)) {
 				__set_bit(i, md->sm_current);
 				md->nr_used++;
 				md->alloc_hint = i + 1;
@@ -537,6 +576,7 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 	}
 
 	md->table_dirty = false;
+	sm_hold_freed(md);
 	bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
 	xa_for_each(&md->pending, p, pd)
 		dirtylog_bitmap_publish(bm, p, pd->bits, &pd->spare);
@@ -554,7 +594,8 @@ static int alloc_space_maps(struct dirtylog_md *md)
 	/* Sized by the metadata device: ENOMEM, never the OOM killer. */
 	md->sm_committed = dirtylog_kvcalloc_sized(longs, sizeof(long));
 	md->sm_current = dirtylog_kvcalloc_sized(longs, sizeof(long));
-	if (!md->sm_committed || !md->sm_current)
+	md->sm_held = dirtylog_kvcalloc_sized(longs, sizeof(long));
+	if (!md->sm_committed || !md->sm_current || !md->sm_held)
 		return -ENOMEM;
 	__set_bit(0, md->sm_current);
 	md->nr_used = 1;
@@ -958,6 +999,7 @@ void dirtylog_md_close(struct dirtylog_md *md)
 	kfree(md->table_blocks);
 	kvfree(md->sm_committed);
 	kvfree(md->sm_current);
+	kvfree(md->sm_held);
 	if (md->bufio)
 		dm_bufio_client_destroy(md->bufio);
 	kfree(md);

@@ -47,8 +47,10 @@ bool dirtylog_block_is_zero(const void *data)
 /*
  * Every cached metadata buffer carries, as dm-bufio aux data, the magic it
  * was last checked (or sealed) with, 0 when unchecked: a block is checked
- * once per stay in the cache, not on every read.  Only code holding
- * md->lock reads or writes buffers, so the mark needs no other lock.
+ * once per stay in the cache, not on every read.  Code holding md->lock
+ * reads and writes buffers; a query also reads without it, but only
+ * blocks no commit may reuse while it runs (dirtylog_query_pin_locked()),
+ * so two readers at worst both store the same mark.
  */
 static u32 *block_checked(struct dm_buffer *buf)
 {
@@ -82,7 +84,7 @@ const void *dirtylog_get_block(struct dirtylog_md *md, u64 b, u32 magic,
 			    PTR_ERR(data), b);
 		return ERR_PTR(-EIO);
 	}
-	if (*block_checked(*bufp) == magic)
+	if (READ_ONCE(*block_checked(*bufp)) == magic)
 		return data;
 	h = data;
 	if (le32_to_cpu(h->magic) != magic || le64_to_cpu(h->blocknr) != b ||
@@ -92,7 +94,7 @@ const void *dirtylog_get_block(struct dirtylog_md *md, u64 b, u32 magic,
 		dm_bufio_release(*bufp);
 		return ERR_PTR(-EILSEQ);
 	}
-	*block_checked(*bufp) = magic;
+	WRITE_ONCE(*block_checked(*bufp), magic);
 	return data;
 }
 
@@ -243,22 +245,24 @@ int dirtylog_tree_count(struct dirtylog_md *md, u64 root, u64 *n)
 }
 
 /*
- * Find the block of bitmap page @page in the tree at @root.  Returns 0 with
- * *@b == 0 when the page is all zero, in which case *@next is the first page
- * after it that may be non-zero.
+ * Find the block of bitmap page @page in the tree at @root, @depth levels
+ * deep over @nr_pages pages (a query passes the geometry it snapshotted:
+ * a grow may change md's meanwhile).  Returns 0 with *@b == 0 when the
+ * page is all zero, in which case *@next is the first page after it that
+ * may be non-zero.
  */
-int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u64 page, u64 *b,
-			 u64 *next)
+int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u32 depth,
+			 u64 nr_pages, u64 page, u64 *b, u64 *next)
 {
 	const struct dirtylog_disk_node *node;
 	struct dm_buffer *buf;
-	u32 level = md->atree.depth, node_level;
+	u32 level = depth, node_level;
 	u64 cur = root, span, idx, next_b;
 	int r = 0;
 
 	*b = 0;
 	if (!cur) {
-		*next = md->nr_pages;
+		*next = nr_pages;
 		return 0;
 	}
 	while (level > 0) {
@@ -569,6 +573,50 @@ static int src_add_block(struct dirtylog_md *md, struct page_src *ps, u64 b)
 	return 0;
 }
 
+/* What a query reads, as of one moment (taken under md->lock). */
+struct query_snap {
+	u64 *roots;		/* frozen intervals since..until */
+	u32 nr_roots, cap;
+	u32 depth;
+	u64 nr_pages, nr_blocks;
+	u64 gen;		/* md->ckpt_gen when taken */
+};
+
+/* Take (or renew) @qs for @q.  Context: md->lock held. */
+static int query_snap(struct dirtylog_md *md, const struct dirtylog_query *q,
+		      struct query_snap *qs)
+{
+	int s, u, i;
+
+	lockdep_assert_held(&md->lock);
+	if (md->flags & DIRTYLOG_SB_FLAG_INVALID) {
+		DMERR_LIMIT("checkpoints untrustworthy after a metadata error: full backup needed");
+		return -ESTALE;
+	}
+	if (md->failed)
+		return -EIO;
+	s = dirtylog_find_ckpt(md, q->since);
+	if (s < 0)
+		return s;
+	u = md->nr_ckpts;
+	if (q->until) {
+		u = dirtylog_find_ckpt(md, q->until);
+		if (u < 0)
+			return u;
+		if (u <= s)
+			return -EINVAL;
+	}
+	/* Intervals s+1 .. u-1 end at checkpoints s+1 .. u-1; u is its own. */
+	qs->nr_roots = 0;
+	for (i = s + 1; i <= u && i < md->nr_ckpts; i++)
+		qs->roots[qs->nr_roots++] = md->ckpts[i].root;
+	qs->depth = md->atree.depth;
+	qs->nr_pages = md->nr_pages;
+	qs->nr_blocks = md->nr_blocks;
+	qs->gen = md->ckpt_gen;
+	return 0;
+}
+
 /**
  * dirtylog_md_query() - the dirty map since a checkpoint
  * @md: metadata
@@ -576,8 +624,13 @@ static int src_add_block(struct dirtylog_md *md, struct page_src *ps, u64 b)
  *
  * Emits maximal extents (split only where a bitmap chunk starts) and bitmap
  * chunks in ascending order.  Walks one bitmap page at a time with fixed
- * buffers.  Holds md->lock, so the answer is one point in time; never
- * waits for the worker.
+ * buffers.  Frozen trees are read without md->lock: the query pins them
+ * (their blocks are not reused until it ends), so the worker, and every
+ * write waiting for a mark, waits for a query at most while it copies one
+ * in-memory page.  Each page is answered as of one moment; a checkpoint
+ * operation during the walk is picked up at the next page (an "up to now"
+ * answer then also holds what was written meanwhile; a netlink dump is
+ * flagged interrupted by the generation).
  *
  * Return: 0, -ENOENT for an unknown checkpoint, -EINVAL when @until is not
  * newer than @since, -ESTALE when tracking is invalid, -EIO/-EILSEQ on
@@ -587,57 +640,74 @@ int dirtylog_md_query(struct dirtylog_md *md, const struct dirtylog_query *q)
 {
 	struct extent_out o = { .q = q };
 	struct page_src ps = { };
-	u64 from = q->from;
-	unsigned long *acc = NULL, *tmp = NULL, *page;
+	struct query_snap qs = { };
+	unsigned long *acc = NULL, *tmp = NULL, *act = NULL, *page;
 	struct dirtylog_bitmap *bm;
-	int s, u, i, r;
+	bool use_active = !q->until, have_act;
 	u64 p, next, b, nxt;
-	bool use_active;
+	u32 i;
+	int r;
 
-	mutex_lock(&md->lock);
-	r = -ESTALE;
-	if (md->flags & DIRTYLOG_SB_FLAG_INVALID) {
-		DMERR_LIMIT("checkpoints untrustworthy after a metadata error: full backup needed");
-		goto out;
-	}
-	r = -EIO;
-	if (md->failed)
-		goto out;
-	if (q->format != DM_DIRTYLOG_DUMP_EXTENTS && !q->chunk) {
-		r = -EINVAL;
-		goto out;
-	}
-	s = dirtylog_find_ckpt(md, q->since);
-	r = s;
-	if (s < 0)
-		goto out;
-	u = md->nr_ckpts;
-	if (q->until) {
-		u = dirtylog_find_ckpt(md, q->until);
-		r = u;
-		if (u < 0)
-			goto out;
-		r = -EINVAL;
-		if (u <= s)
-			goto out;
-	}
-	use_active = !q->until;
-	r = -ENOMEM;
+	if (q->format != DM_DIRTYLOG_DUMP_EXTENTS && !q->chunk)
+		return -EINVAL;
 	/* NOIO: the worker waits for md->lock, and reclaim may wait for it. */
 	acc = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
 	tmp = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
-	if (!acc || !tmp)
-		goto out;
-	bm = dirtylog_active_locked(md);
+	act = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+	qs.cap = DIRTYLOG_MAX_CHECKPOINTS;
+	qs.roots = kvmalloc_array(qs.cap, sizeof(u64), GFP_NOIO);
+	r = -ENOMEM;
+	if (!acc || !tmp || !act || !qs.roots)
+		goto out_free;
 
-	r = 0;
+	mutex_lock(&md->lock);
+	r = query_snap(md, q, &qs);
+	if (!r)
+		dirtylog_query_pin_locked(md);
+	mutex_unlock(&md->lock);
+	if (r)
+		goto out_free;
+
 	ps.acc = acc;
-	/* Intervals s+1 .. u-1 end at checkpoints s+1 .. u-1; u is its own. */
-	for (p = div64_u64(from, DIRTYLOG_BITS_PER_PAGE); p < md->nr_pages && !o.stop && !r;
-	     p = next) {
-		next = md->nr_pages;
-		for (i = s + 1; i <= u && i < md->nr_ckpts; i++) {
-			r = dirtylog_tree_lookup(md, md->ckpts[i].root, p, &b, &nxt);
+	for (p = div64_u64(q->from, DIRTYLOG_BITS_PER_PAGE);
+	     p < qs.nr_pages && !o.stop && !r; p = next) {
+		next = qs.nr_pages;
+		have_act = false;
+		if (use_active || READ_ONCE(md->ckpt_gen) != qs.gen) {
+			mutex_lock(&md->lock);
+			/*
+			 * A checkpoint operation froze or merged intervals:
+			 * look again (what the old snapshot reads stays pinned).
+			 * A closed interval needs no new look: its trees do
+			 * not change, only merge into pinned copies.
+			 */
+			if (md->ckpt_gen != qs.gen && use_active)
+				r = query_snap(md, q, &qs);
+			else if (md->flags & DIRTYLOG_SB_FLAG_INVALID)
+				r = -ESTALE;
+			if (!r && use_active && p < qs.nr_pages) {
+				bm = dirtylog_active_locked(md);
+				page = p < bm->nr_pages ?
+				       rcu_dereference_protected(bm->pages[p],
+								 lockdep_is_held(&md->lock)) :
+				       NULL;
+				if (page) {
+					memcpy(act, page, DIRTYLOG_PAGE_BITMAP_BYTES);
+					have_act = true;
+				}
+			}
+			if (!use_active)
+				qs.gen = md->ckpt_gen;
+			mutex_unlock(&md->lock);
+			if (r)
+				break;
+			if (p >= qs.nr_pages)
+				break;
+			next = qs.nr_pages;
+		}
+		for (i = 0; i < qs.nr_roots; i++) {
+			r = dirtylog_tree_lookup(md, qs.roots[i], qs.depth, qs.nr_pages,
+						 p, &b, &nxt);
 			if (!r && b)
 				r = src_add_block(md, &ps, b);
 			else if (!r)
@@ -646,29 +716,28 @@ int dirtylog_md_query(struct dirtylog_md *md, const struct dirtylog_query *q)
 				break;
 		}
 		if (!r && use_active) {
-			/* Bits are set under md->lock only: this is stable. */
-			page = rcu_dereference_protected(bm->pages[p],
-							 lockdep_is_held(&md->lock));
-			if (page)
-				src_add(&ps, page, NULL);
+			if (have_act)
+				src_add(&ps, act, NULL);
 			else
 				next = min(next, p + 1);
 		}
 		if (!r && ps.bits) {
 			out_page(&o, p * DIRTYLOG_BITS_PER_PAGE, ps.bits,
 				 min_t(u64, DIRTYLOG_BITS_PER_PAGE,
-				       md->nr_blocks - p * DIRTYLOG_BITS_PER_PAGE), tmp);
+				       qs.nr_blocks - p * DIRTYLOG_BITS_PER_PAGE), tmp);
 			next = p + 1;
 		}
 		src_release(&ps);
 		next = max(next, p + 1);
+		cond_resched();
 	}
 	if (!r)
 		out_flush(&o);
-out:
+	dirtylog_query_unpin(md);
+out_free:
+	kvfree(qs.roots);
+	kfree(act);
 	kfree(tmp);
 	kfree(acc);
-	mutex_unlock(&md->lock);
 	return r;
 }
-
