@@ -23,6 +23,17 @@
 #endif
 
 /*
+ * The metadata device is opened read-write whatever the table's mode (as
+ * dm-era and dm-clone do): commits write it even under a read-only table.
+ * 6.5 turned fmode_t's FMODE_* into blk_mode_t's BLK_OPEN_* (probed).
+ */
+#ifdef DIRTYLOG_HAVE_BLK_OPEN
+#define DIRTYLOG_META_OPEN_MODE	(BLK_OPEN_READ | BLK_OPEN_WRITE)
+#else
+#define DIRTYLOG_META_OPEN_MODE	(FMODE_READ | FMODE_WRITE)
+#endif
+
+/*
  * Binding to the "events" multicast group needs CAP_SYS_ADMIN: event
  * payloads name checkpoints and count dirty blocks.  The flag that makes
  * genetlink check that is GENL_MCAST_CAP_SYS_ADMIN (upstream 6.7, Debian's

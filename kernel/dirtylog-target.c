@@ -1155,7 +1155,8 @@ static int dirtylog_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	as.argc = argc;
 	as.argv = argv;
 
-	r = dm_get_device(ti, dm_shift_arg(&as), dm_table_get_mode(ti->table),
+	/* Commits write the metadata even under a read-only table. */
+	r = dm_get_device(ti, dm_shift_arg(&as), DIRTYLOG_META_OPEN_MODE,
 			  &dc->metadata_dev);
 	if (r) {
 		ti->error = "Cannot open metadata device";
@@ -1167,6 +1168,12 @@ static int dirtylog_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (r) {
 		ti->error = "Cannot open data device";
 		goto out_put_metadata_dev;
+	}
+
+	if (bdev_read_only(dc->metadata_dev->bdev)) {
+		ti->error = "Metadata device is read-only: commits must write it";
+		r = -EROFS;
+		goto out_put_data_dev;
 	}
 
 	if (dc->metadata_dev->bdev == dc->data_dev->bdev) {
