@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * dm-dirtylog metadata internals shared by dirtylog-metadata.c (state,
- * space map, commits, checkpoints) and dirtylog-tree.c (block I/O, bitmap
- * trees, queries).  Nothing outside those two files includes this: the rest
- * of the module sees only dirtylog-metadata.h.
+ * dm-dirtylog metadata internals shared by dirtylog-query.c (dirty-map
+ * queries), dirtylog-metadata.c (state, commits, checkpoints),
+ * dirtylog-tree.c (block I/O, bitmap trees) and dirtylog-space.c (space
+ * map).  Nothing outside those files includes this: the rest of the module
+ * sees only dirtylog-metadata.h.
  */
 #ifndef DIRTYLOG_MD_INTERNAL_H
 #define DIRTYLOG_MD_INTERNAL_H
 
+#include <linux/dm-bufio.h>
 #include <linux/mutex.h>
 #include <linux/xarray.h>
 
@@ -141,13 +143,18 @@ struct dirtylog_md {
 	unsigned long *sm_committed;	/* blocks the on-disk state uses */
 	unsigned long *sm_current;	/* blocks the state being built uses */
 	/*
-	 * Blocks freed by a commit while a query was reading without md->lock
-	 * (@readers > 0): not reused until the last such query ends, so the
-	 * trees it snapshotted stay intact.
+	 * Blocks freed by commits while queries read without md->lock, held
+	 * back from reuse so the trees they snapshotted stay intact: two
+	 * epochs, as SRCU has.  A query pins the current epoch; what a commit
+	 * frees is held in the current epoch; the other epoch's blocks are
+	 * released once its last query ends, and then it becomes the current
+	 * one.  So overlapping queries never hold blocks for longer than two
+	 * query lifetimes.
 	 */
-	unsigned long *sm_held;
-	bool held_any;
-	u32 readers;
+	unsigned long *sm_held[2];
+	u64 nr_held[2];
+	u32 readers[2];
+	u32 pin_epoch;		/* 0 or 1: the current epoch */
 	u64 nr_used;
 	u64 alloc_hint;
 };
@@ -179,6 +186,12 @@ static inline struct dirtylog_bitmap *dirtylog_active_locked(struct dirtylog_md 
 	return rcu_dereference_protected(md->active, lockdep_is_held(&md->lock));
 }
 
+/*
+ * Layering, top-down: dirtylog-query.c -> dirtylog-metadata.c ->
+ * dirtylog-tree.c -> dirtylog-space.c -> dirtylog-bitmap.c; a file calls
+ * only the ones below it.
+ */
+
 /* dirtylog-tree.c: block I/O */
 u32 dirtylog_block_csum(const void *data);
 bool dirtylog_block_is_zero(const void *data);
@@ -189,13 +202,18 @@ void dirtylog_bufio_alloc(struct dm_buffer *buf);
 int dirtylog_write_block(struct dirtylog_md *md, u64 b, u32 magic,
 			 const void *src);
 
-/* dirtylog-metadata.c: space map */
-void dirtylog_query_pin_locked(struct dirtylog_md *md);
-void dirtylog_query_unpin(struct dirtylog_md *md);
+/* dirtylog-space.c: space map (calls nothing above it) */
+int dirtylog_sm_alloc(struct dirtylog_md *md);
 u64 dirtylog_nr_free_blocks(struct dirtylog_md *md);
 int dirtylog_alloc_block(struct dirtylog_md *md, u64 *b);
 void dirtylog_free_block(struct dirtylog_md *md, u64 b);
 int dirtylog_claim_block(struct dirtylog_md *md, u64 b);
+void dirtylog_sm_rollback(struct dirtylog_md *md);
+void dirtylog_sm_hold_freed(struct dirtylog_md *md);
+u32 dirtylog_query_pin_locked(struct dirtylog_md *md);
+void dirtylog_query_unpin(struct dirtylog_md *md, u32 epoch);
+
+/* dirtylog-metadata.c: state, commits, checkpoints (for dirtylog-query.c) */
 int dirtylog_find_ckpt(struct dirtylog_md *md, const char *name);
 
 /* dirtylog-tree.c: bitmap trees on disk */

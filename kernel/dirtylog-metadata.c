@@ -52,121 +52,6 @@
 
 #define DM_MSG_PREFIX "dirtylog"
 
-/* ---------------------------------------------------------------------- */
-/* Space map */
-
-/* A block is free when neither the committed nor the new state uses it. */
-u64 dirtylog_nr_free_blocks(struct dirtylog_md *md)
-{
-	size_t i, longs = BITS_TO_LONGS(md->nr_meta_blocks);
-	u64 committed_only = 0;
-
-	for (i = 0; i < longs; i++)
-		committed_only += hweight_long((md->sm_committed[i] |
-						(md->held_any ? md->sm_held[i] : 0)) &
-					       ~md->sm_current[i]);
-	return md->nr_meta_blocks - md->nr_used - committed_only;
-}
-
-/*
- * A query that reads frozen trees without md->lock pins them: blocks that
- * commits free meanwhile are held back from reuse until the last such
- * query ends (dirtylog_query_unpin()).
- */
-void dirtylog_query_pin_locked(struct dirtylog_md *md)
-{
-	lockdep_assert_held(&md->lock);
-	md->readers++;
-}
-
-void dirtylog_query_unpin(struct dirtylog_md *md)
-{
-	mutex_lock(&md->lock);
-	if (!--md->readers && md->held_any) {
-		bitmap_zero(md->sm_held, md->nr_meta_blocks);
-		md->held_any = false;
-	}
-	mutex_unlock(&md->lock);
-}
-
-/* At a commit: hold what it frees while a query may still read it. */
-static void sm_hold_freed(struct dirtylog_md *md)
-{
-	size_t i, longs = BITS_TO_LONGS(md->nr_meta_blocks);
-
-	if (!md->readers)
-		return;
-	for (i = 0; i < longs; i++)
-		md->sm_held[i] |= md->sm_committed[i] & ~md->sm_current[i];
-	md->held_any = true;
-}
-
-static bool sm_is_held(struct dirtylog_md *md, u64 b)
-{
-	return md->held_any && test_bit(b, md->sm_held);
-}
-
-int dirtylog_alloc_block(struct dirtylog_md *md, u64 *b)
-{
-	u64 start = md->alloc_hint, i;
-	int pass;
-
-	for (pass = 0; pass < 2; pass++) {
-		i = start;
-		for (;;) {
-			i = find_next_zero_bit(md->sm_current, md->nr_meta_blocks, i);
-			if (i >= md->nr_meta_blocks)
-				break;
-			if (!test_bit(i, md->sm_committed) && !sm_is_held(md, i)) {
-				__set_bit(i, md->sm_current);
-				md->nr_used++;
-				md->alloc_hint = i + 1;
-				*b = i;
-				return 0;
-			}
-			i++;
-		}
-		start = 1;
-	}
-	return -ENOSPC;
-}
-
-void dirtylog_free_block(struct dirtylog_md *md, u64 b)
-{
-	if (!b)
-		return;
-	if (b >= md->nr_meta_blocks || !test_bit(b, md->sm_current)) {
-		/* Only a metadata device changed behind our back gets here. */
-		DMERR_LIMIT("freeing metadata block %llu that is not in use", b);
-		return;
-	}
-	__clear_bit(b, md->sm_current);
-	md->nr_used--;
-}
-
-/* Undo every allocation and free since the last commit. */
-static void sm_rollback(struct dirtylog_md *md)
-{
-	bitmap_copy(md->sm_current, md->sm_committed, md->nr_meta_blocks);
-	md->nr_used = bitmap_weight(md->sm_current, md->nr_meta_blocks);
-}
-
-/* Claim a block found while loading; a block reached twice is corruption. */
-int dirtylog_claim_block(struct dirtylog_md *md, u64 b)
-{
-	if (b == 0 || b >= md->nr_meta_blocks) {
-		DMERR("metadata refers to block %llu outside the device", b);
-		return -EILSEQ;
-	}
-	if (test_bit(b, md->sm_current)) {
-		DMERR("metadata block %llu is referenced twice", b);
-		return -EILSEQ;
-	}
-	__set_bit(b, md->sm_current);
-	md->nr_used++;
-	return 0;
-}
-
 static void update_latest(struct dirtylog_md *md)
 {
 	WRITE_ONCE(md->latest_id, md->nr_ckpts ? md->ckpts[md->nr_ckpts - 1].id : 0);
@@ -467,36 +352,18 @@ static void commit_failed(struct dirtylog_md *md, int r)
 	DMERR("metadata commit failed (%d): metadata device unusable until reload", r);
 }
 
-/**
- * dirtylog_md_commit_locked() - make every pending change durable
- * @md: metadata
- *
- * Writes pending bitmap pages and dirty nodes of the active tree and, if
- * changed, the checkpoint table, all to fresh blocks; waits for them and
- * flushes (twice, see the commit protocol above); writes the superblock;
- * waits and flushes (twice).  Then publishes the pending bits to the
- * in-memory bitmap so map() lets writes to those blocks through.
- *
- * Context: md->lock held; may sleep.
- * Return: 0; -ENOSPC or -ENOMEM with nothing written (the caller rolls
- * back); another error after a failed write, when @md is marked failed.
- * Past the space check, allocations do not fail (__GFP_NOFAIL), so only
- * I/O errors fail a commit half way.
+/*
+ * How many blocks the commit needs, with the nodes above pending pages
+ * marked dirty; -ENOSPC (nothing written, nothing left dirty) when they
+ * are not free, 0 when there is nothing to write.
  */
-int dirtylog_md_commit_locked(struct dirtylog_md *md)
+static s64 commit_space(struct dirtylog_md *md)
 {
 	struct dirtylog_atree *t = &md->atree;
-	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
 	struct dirtylog_pending *pd;
 	unsigned long p;
-	void *scratch;
-	u64 need, avail, i, nb, n;
+	u64 need, avail;
 	u32 l;
-	int r;
-
-	lockdep_assert_held(&md->lock);
-	if (md->failed)
-		return -EIO;
 
 	xa_for_each(&md->pending, p, pd)
 		__set_bit(p / DIRTYLOG_NODE_ENTRIES, t->dirty[1]);
@@ -517,25 +384,45 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 	if (need > avail) {
 		DMERR_LIMIT("metadata device full: %llu blocks needed, %llu available",
 			    need, avail);
-		/* Nothing was written: the caller rolls back, nothing is dirty. */
 		for (l = 1; l <= t->depth; l++)
 			bitmap_zero(t->dirty[l], t->nr[l]);
 		return -ENOSPC;
 	}
-	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
+	return need ? need : 1;
+}
 
-	/* From here on only I/O errors can fail the commit. */
-	r = 0;
+/* Write every pending bitmap page to a new block. */
+static int write_pending_pages(struct dirtylog_md *md)
+{
+	struct dirtylog_atree *t = &md->atree;
+	struct dirtylog_pending *pd;
+	unsigned long p;
+	void *scratch;
+	u64 nb;
+	int r = 0;
+
+	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
 	xa_for_each(&md->pending, p, pd) {
 		r = dirtylog_alloc_block(md, &nb);
-		if (r)
-			break;
-		r = dirtylog_write_page_bits(md, nb, pd->bits, scratch);
+		if (!r)
+			r = dirtylog_write_page_bits(md, nb, pd->bits, scratch);
 		if (r)
 			break;
 		dirtylog_free_block(md, t->blk[0][p]);
 		t->blk[0][p] = nb;
 	}
+	kfree(scratch);
+	return r;
+}
+
+/* Rewrite every dirty node of the active tree, bottom up, to new blocks. */
+static int write_dirty_nodes(struct dirtylog_md *md)
+{
+	struct dirtylog_atree *t = &md->atree;
+	u64 i, n, nb;
+	u32 l;
+	int r = 0;
+
 	for (l = 1; l <= t->depth && !r; l++) {
 		for_each_set_bit(i, t->dirty[l], t->nr[l]) {
 			u64 first = i * DIRTYLOG_NODE_ENTRIES;
@@ -559,8 +446,15 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 		}
 		bitmap_zero(t->dirty[l], t->nr[l]);
 	}
-	kfree(scratch);
-	if (!r && md->table_dirty)
+	return r;
+}
+
+/* The new blocks durable, then the superblock durable: the commit point. */
+static int commit_point(struct dirtylog_md *md)
+{
+	int r = 0;
+
+	if (md->table_dirty)
 		r = write_table(md);
 	if (!r)
 		r = dm_bufio_write_dirty_buffers(md->bufio);
@@ -570,13 +464,53 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 		md->generation++;
 		r = sync_superblock(md);
 	}
+	return r;
+}
+
+/**
+ * dirtylog_md_commit_locked() - make every pending change durable
+ * @md: metadata
+ *
+ * Writes pending bitmap pages and dirty nodes of the active tree and, if
+ * changed, the checkpoint table, all to fresh blocks; waits for them and
+ * flushes (twice, see the commit protocol above); writes the superblock;
+ * waits and flushes (twice).  Then publishes the pending bits to the
+ * in-memory bitmap so map() lets writes to those blocks through.
+ *
+ * Context: md->lock held; may sleep.
+ * Return: 0; -ENOSPC or -ENOMEM with nothing written (the caller rolls
+ * back); another error after a failed write, when @md is marked failed.
+ * Past the space check, allocations do not fail (__GFP_NOFAIL), so only
+ * I/O errors fail a commit half way.
+ */
+int dirtylog_md_commit_locked(struct dirtylog_md *md)
+{
+	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
+	struct dirtylog_pending *pd;
+	unsigned long p;
+	s64 need;
+	int r;
+
+	lockdep_assert_held(&md->lock);
+	if (md->failed)
+		return -EIO;
+	need = commit_space(md);
+	if (need <= 0)
+		return need;	/* 0: nothing to write; -ENOSPC: nothing written */
+
+	/* From here on only I/O errors can fail the commit. */
+	r = write_pending_pages(md);
+	if (!r)
+		r = write_dirty_nodes(md);
+	if (!r)
+		r = commit_point(md);
 	if (r) {
 		commit_failed(md, r);
 		return r;
 	}
 
 	md->table_dirty = false;
-	sm_hold_freed(md);
+	dirtylog_sm_hold_freed(md);
 	bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
 	xa_for_each(&md->pending, p, pd)
 		dirtylog_bitmap_publish(bm, p, pd->bits, &pd->spare);
@@ -586,22 +520,6 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 
 /* ---------------------------------------------------------------------- */
 /* Open, format, load */
-
-static int alloc_space_maps(struct dirtylog_md *md)
-{
-	size_t longs = BITS_TO_LONGS(md->nr_meta_blocks);
-
-	/* Sized by the metadata device: ENOMEM, never the OOM killer. */
-	md->sm_committed = dirtylog_kvcalloc_sized(longs, sizeof(long));
-	md->sm_current = dirtylog_kvcalloc_sized(longs, sizeof(long));
-	md->sm_held = dirtylog_kvcalloc_sized(longs, sizeof(long));
-	if (!md->sm_committed || !md->sm_current || !md->sm_held)
-		return -ENOMEM;
-	__set_bit(0, md->sm_current);
-	md->nr_used = 1;
-	md->alloc_hint = 1;
-	return 0;
-}
 
 static int ensure_ckpt_capacity(struct dirtylog_md *md, u32 want)
 {
@@ -641,6 +559,19 @@ static int format(struct dirtylog_md *md, u64 data_sectors)
 		return r;
 	md->table_dirty = false;
 	return sync_superblock(md);
+}
+
+/* Copy block 0 as it is; dirtylog_get_block() refuses block 0 on purpose. */
+static int read_superblock(struct dirtylog_md *md, void *dst)
+{
+	struct dm_buffer *buf;
+	void *data = dm_bufio_read(md->bufio, 0, &buf);
+
+	if (IS_ERR(data))
+		return PTR_ERR(data);
+	memcpy(dst, data, DIRTYLOG_META_BLOCK_SIZE);
+	dm_bufio_release(buf);
+	return 0;
 }
 
 struct load_ctx {
@@ -890,8 +821,6 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 {
 	struct dirtylog_disk_sb *sb = NULL;
 	struct dirtylog_md *md;
-	struct dm_buffer *buf;
-	void *data;
 	int r;
 
 	md = kzalloc(sizeof(*md), GFP_KERNEL);
@@ -921,25 +850,21 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 		md->bufio = NULL;
 		goto bad;
 	}
-	r = alloc_space_maps(md);
+	r = dirtylog_sm_alloc(md);
 	if (r) {
 		*error = "Cannot allocate metadata space map";
 		goto bad;
 	}
 
-	data = dm_bufio_read(md->bufio, 0, &buf);
-	if (IS_ERR(data)) {
-		*error = "Cannot read the metadata superblock";
-		r = PTR_ERR(data);
-		goto bad;
-	}
 	sb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_KERNEL);
-	if (sb)
-		memcpy(sb, data, DIRTYLOG_META_BLOCK_SIZE);
-	dm_bufio_release(buf);
 	if (!sb) {
 		*error = "Cannot allocate metadata context";
 		r = -ENOMEM;
+		goto bad;
+	}
+	r = read_superblock(md, sb);
+	if (r) {
+		*error = "Cannot read the metadata superblock";
 		goto bad;
 	}
 
@@ -999,10 +924,119 @@ void dirtylog_md_close(struct dirtylog_md *md)
 	kfree(md->table_blocks);
 	kvfree(md->sm_committed);
 	kvfree(md->sm_current);
-	kvfree(md->sm_held);
+	kvfree(md->sm_held[0]);
+	kvfree(md->sm_held[1]);
 	if (md->bufio)
 		dm_bufio_client_destroy(md->bufio);
 	kfree(md);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Aborting a transaction */
+
+/* Move the in-core state of @from into @md, freeing @md's; @from is left empty. */
+static void take_state(struct dirtylog_md *md, struct dirtylog_md *from)
+{
+	struct dirtylog_bitmap *old_bm;
+
+	memcpy(md->uuid, from->uuid, sizeof(md->uuid));
+	md->generation = from->generation;
+	md->data_sectors = from->data_sectors;
+	md->nr_blocks = from->nr_blocks;
+	md->nr_pages = from->nr_pages;
+	WRITE_ONCE(md->flags, from->flags);
+	md->next_ckpt_id = from->next_ckpt_id;
+
+	kvfree(md->ckpts);
+	md->ckpts = from->ckpts;
+	md->ckpt_capacity = from->ckpt_capacity;
+	WRITE_ONCE(md->nr_ckpts, from->nr_ckpts);
+	from->ckpts = NULL;
+	kfree(md->table_blocks);
+	md->table_blocks = from->table_blocks;
+	md->nr_table_blocks = from->nr_table_blocks;
+	from->table_blocks = NULL;
+	md->table_dirty = false;
+	md->use_reserve = false;
+
+	atree_free(&md->atree);
+	md->atree = from->atree;
+	memset(&from->atree, 0, sizeof(from->atree));
+
+	/* Same size (the metadata device did not change); sm_held stays. */
+	swap(md->sm_committed, from->sm_committed);
+	swap(md->sm_current, from->sm_current);
+	WRITE_ONCE(md->nr_used, from->nr_used);
+	md->alloc_hint = 1;
+
+	old_bm = dirtylog_active_locked(md);
+	rcu_assign_pointer(md->active, rcu_dereference_protected(from->active, 1));
+	RCU_INIT_POINTER(from->active, NULL);
+	synchronize_rcu();
+	dirtylog_bitmap_free(old_bm);
+	update_latest(md);
+}
+
+/**
+ * abort_transaction() - forget everything since the last commit
+ * @md: metadata whose current transaction failed before its commit point
+ *
+ * The one rollback of every operation (checkpoint create and delete,
+ * reset, grow), after dm-clone's dm_clone_metadata_abort(): the pending
+ * marks are dropped, the blocks the transaction wrote are written out now
+ * (dm-bufio cannot drop a dirty buffer; they are free in the committed
+ * state, so writing them harms nothing, and nothing of this transaction
+ * is left to be written later, at teardown, over blocks a new instance
+ * may have committed meanwhile), and the whole in-core state, the active
+ * bitmap included, is rebuilt from the committed superblock.  The caller
+ * frees what it set aside itself (an old atree or bitmap it swapped out);
+ * the current md->active and md->atree are freed here.
+ *
+ * Context: md->lock held, noio scope where a device is suspended.
+ * Return: 0, or -errno when the rebuild failed: then @md is failed.
+ */
+static int abort_transaction(struct dirtylog_md *md)
+{
+	struct dirtylog_disk_sb *sb;
+	struct dirtylog_md *fresh;
+	char *error = NULL;
+	int r;
+
+	lockdep_assert_held(&md->lock);
+	dirtylog_md_discard_pending_locked(md);
+	r = dm_bufio_write_dirty_buffers(md->bufio);
+	sb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+	fresh = kzalloc(sizeof(*fresh), GFP_NOIO);
+	if (!r && (!sb || !fresh))
+		r = -ENOMEM;
+	if (!r)
+		r = read_superblock(md, sb);	/* load() checks it */
+	if (!r) {
+		mutex_init(&fresh->lock);
+		xa_init(&fresh->pending);
+		fresh->bdev = md->bdev;
+		fresh->bufio = md->bufio;
+		fresh->block_sectors = md->block_sectors;
+		fresh->block_shift = md->block_shift;
+		fresh->nr_meta_blocks = md->nr_meta_blocks;
+		r = dirtylog_sm_alloc(fresh);
+		if (!r)
+			r = load(fresh, sb, le64_to_cpu(sb->data_sectors), &error);
+	}
+	if (!r) {
+		take_state(md, fresh);
+		WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
+	} else {
+		md->failed = true;
+		DMERR("cannot roll back a metadata transaction (%d%s%s): unusable until reload",
+		      r, error ? ": " : "", error ? error : "");
+	}
+	if (fresh) {
+		fresh->bufio = NULL;	/* md's */
+		dirtylog_md_close(fresh);
+	}
+	kfree(sb);
+	return r;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1045,7 +1079,9 @@ void dirtylog_md_stats(struct dirtylog_md *md, struct dirtylog_md_stats *st)
 	n = READ_ONCE(md->nr_ckpts);
 	st->nr_checkpoints = n;
 	st->latest_id = READ_ONCE(md->latest_id);
-	st->meta_used = READ_ONCE(md->nr_used);
+	/* Blocks held for running queries are not free either. */
+	st->meta_used = READ_ONCE(md->nr_used) + READ_ONCE(md->nr_held[0]) +
+			READ_ONCE(md->nr_held[1]);
 	st->meta_total = md->nr_meta_blocks;
 	st->invalid = READ_ONCE(md->flags) & DIRTYLOG_SB_FLAG_INVALID;
 	st->failed = READ_ONCE(md->failed);
@@ -1243,13 +1279,6 @@ static int new_interval(struct dirtylog_md *md, struct dirtylog_bitmap **nbm,
 	return r;
 }
 
-/* Undo an operation that failed before anything was written. */
-static void rollback(struct dirtylog_md *md)
-{
-	dirtylog_md_discard_pending_locked(md);
-	sm_rollback(md);
-}
-
 /**
  * dirtylog_md_checkpoint_create() - freeze the active interval
  * @md: metadata
@@ -1310,13 +1339,9 @@ int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
 	if (!r)
 		r = dirtylog_md_commit_locked(md);
 	if (r && !md->failed) {
-		rollback(md);
-		md->nr_ckpts--;
-		md->next_ckpt_id--;
-		md->table_dirty = false;
-		atree_free(&md->atree);
-		md->atree = oat;
-		dirtylog_bitmap_free(swap_active(md, obm));
+		abort_transaction(md);
+		atree_free(&oat);
+		dirtylog_bitmap_free(obm);
 		goto out;
 	}
 	if (!r)
@@ -1346,6 +1371,55 @@ static int merge_into_active(struct dirtylog_walk *w, u64 page, u64 b)
 	return r;
 }
 
+/*
+ * Fold the interval that ends at checkpoint @i into its neighbour so that
+ * every other checkpoint's answer stays: into the next frozen interval, or
+ * into the active one when @i is the newest; the oldest one's is dropped.
+ */
+static int fold_interval(struct dirtylog_md *md, int i)
+{
+	struct dirtylog_ckpt *removed = &md->ckpts[i], *next = NULL;
+	u64 merged, need;
+	int r;
+
+	if (i + 1 < md->nr_ckpts)
+		next = &md->ckpts[i + 1];
+	if (i == 0) {
+		/* The interval before the oldest is never queried. */
+		if (!next)
+			return 0;
+		r = dirtylog_tree_free(md, next->root);
+		if (!r)
+			next->root = 0;
+		return r;
+	}
+	if (next) {
+		/* New blocks are needed only where both trees have one. */
+		r = dirtylog_tree_count(md, min(removed->root, next->root) ?
+					removed->root : 0, &need);
+		if (r)
+			return r;
+		if (need > dirtylog_nr_free_blocks(md))
+			return -ENOSPC;
+		r = dirtylog_merge_trees(md, removed->root, next->root,
+					 md->atree.depth, &merged);
+		if (!r)
+			next->root = merged;
+		return r;
+	}
+	/* Newest: its interval is active; fold the one before into it. */
+	{
+		struct dirtylog_walk w = { .md = md, .page_fn = merge_into_active };
+
+		w.ctx = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
+		if (!w.ctx)
+			return -ENOMEM;
+		r = dirtylog_walk_tree(&w, removed->root, md->atree.depth);
+		kfree(w.ctx);
+	}
+	return r ? r : dirtylog_tree_free(md, removed->root);
+}
+
 /**
  * dirtylog_md_checkpoint_delete() - delete a checkpoint, merging intervals
  * @md: metadata
@@ -1358,8 +1432,6 @@ static int merge_into_active(struct dirtylog_walk *w, u64 page, u64 b)
  */
 int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name, u64 id)
 {
-	struct dirtylog_ckpt removed, *next = NULL;
-	u64 next_root = 0, merged, need;
 	int i, r;
 
 	mutex_lock(&md->lock);
@@ -1373,52 +1445,9 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name, u64 
 	r = -ENOENT;
 	if (id && md->ckpts[i].id != id)
 		goto out;
-	removed = md->ckpts[i];
-	if (i + 1 < md->nr_ckpts) {
-		next = &md->ckpts[i + 1];
-		next_root = next->root;
-	}
-
-	if (i == 0) {
-		/* The interval before the oldest is never queried. */
-		if (next) {
-			r = dirtylog_tree_free(md, next->root);
-			if (r)
-				goto fail;
-			next->root = 0;
-		}
-	} else if (next) {
-		/* New blocks are needed only where both trees have one. */
-		r = dirtylog_tree_count(md, min(removed.root, next->root) ?
-					removed.root : 0, &need);
-		if (r)
-			goto fail;
-		if (need > dirtylog_nr_free_blocks(md)) {
-			r = -ENOSPC;
-			goto fail;
-		}
-		r = dirtylog_merge_trees(md, removed.root, next->root,
-					 md->atree.depth, &merged);
-		if (r)
-			goto fail;
-		next->root = merged;
-	} else {
-		/* Newest: its interval is active; fold the one before into it. */
-		struct dirtylog_walk w = { .md = md, .page_fn = merge_into_active };
-
-		w.ctx = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
-		if (!w.ctx) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		r = dirtylog_walk_tree(&w, removed.root, md->atree.depth);
-		kfree(w.ctx);
-		if (r)
-			goto fail;
-		r = dirtylog_tree_free(md, removed.root);
-		if (r)
-			goto fail;
-	}
+	r = fold_interval(md, i);
+	if (r)
+		goto fail;
 
 	memmove(&md->ckpts[i], &md->ckpts[i + 1],
 		(md->nr_ckpts - i - 1) * sizeof(*md->ckpts));
@@ -1431,21 +1460,8 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name, u64 
 	update_latest(md);
 	if (!r || md->failed)
 		goto out;
-	/* Put the entry back as it was. */
-	memmove(&md->ckpts[i + 1], &md->ckpts[i],
-		(md->nr_ckpts - i) * sizeof(*md->ckpts));
-	md->ckpts[i] = removed;
-	md->nr_ckpts++;
-	md->table_dirty = false;
-	if (i + 1 < md->nr_ckpts)
-		md->ckpts[i + 1].root = next_root;
-	update_latest(md);
-	rollback(md);
-	goto out;
 fail:
-	if (next)
-		next->root = next_root;
-	rollback(md);
+	abort_transaction(md);
 out:
 	mutex_unlock(&md->lock);
 	return r;
@@ -1462,8 +1478,6 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 	struct dirtylog_bitmap *nbm, *obm;
 	struct dirtylog_atree oat;
 	u64 *otable;
-	u32 oflags, onr, ontable;
-	u8 ouuid[16];
 	int r;
 
 	mutex_lock(&md->lock);
@@ -1473,11 +1487,7 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 	r = new_interval(md, &nbm, &oat);
 	if (r)
 		goto out;
-	onr = md->nr_ckpts;
-	oflags = md->flags;
-	memcpy(ouuid, md->uuid, sizeof(ouuid));
 	otable = md->table_blocks;
-	ontable = md->nr_table_blocks;
 
 	bitmap_zero(md->sm_current, md->nr_meta_blocks);
 	__set_bit(0, md->sm_current);
@@ -1494,17 +1504,10 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 	md->use_reserve = false;
 	if (r && !md->failed) {
 		/* Only memory can be short here (all space was freed). */
-		kfree(md->table_blocks);
-		md->table_blocks = otable;
-		md->nr_table_blocks = ontable;
-		md->table_dirty = false;
-		md->nr_ckpts = onr;
-		md->flags = oflags;
-		memcpy(md->uuid, ouuid, sizeof(ouuid));
-		atree_free(&md->atree);
-		md->atree = oat;
-		dirtylog_bitmap_free(swap_active(md, obm));
-		rollback(md);
+		abort_transaction(md);
+		kfree(otable);
+		atree_free(&oat);
+		dirtylog_bitmap_free(obm);
 		goto out;
 	}
 	kfree(otable);
@@ -1527,9 +1530,14 @@ out:
  * device is suspended, and a failed grow throws @bm away.
  */
 static int grow_mark(struct dirtylog_md *md, struct dirtylog_bitmap *bm,
-		     u64 from, u64 to)
+		     u64 old_pages, u64 from, u64 to)
 {
-	u64 fp = DIV_ROUND_UP_ULL(from, DIRTYLOG_BITS_PER_PAGE);
+	/*
+	 * Only pages new to the bitmap take the direct path: the old last
+	 * page (even one whose first block is @from) is shared with the old
+	 * bitmap and may have a block of its own.
+	 */
+	u64 fp = max(DIV_ROUND_UP_ULL(from, DIRTYLOG_BITS_PER_PAGE), old_pages);
 	u64 lp = div64_u64(to, DIRTYLOG_BITS_PER_PAGE);
 	unsigned long *ones, *spare = NULL;
 	void *scratch;
@@ -1570,6 +1578,7 @@ static int grow_mark(struct dirtylog_md *md, struct dirtylog_bitmap *bm,
 		if (!r)
 			r = dirtylog_write_page_bits(md, nb, ones, scratch);
 		if (!r) {
+			dirtylog_free_block(md, md->atree.blk[0][p]);	/* 0: none */
 			md->atree.blk[0][p] = nb;
 			__set_bit(p / DIRTYLOG_NODE_ENTRIES, md->atree.dirty[1]);
 			dirtylog_bitmap_publish(bm, p, ones, &spare);
@@ -1580,6 +1589,40 @@ static int grow_mark(struct dirtylog_md *md, struct dirtylog_bitmap *bm,
 out:
 	kfree(scratch);
 	kfree(ones);
+	return r;
+}
+
+/*
+ * The trees of a grow: the active tree (new, in md->atree) takes over the
+ * pages of the old one (@oat) and gets every node above them rewritten;
+ * each frozen tree keeps its shape under a taller root.
+ */
+static int grow_trees(struct dirtylog_md *md, struct dirtylog_atree *oat)
+{
+	u32 new_depth = md->atree.depth, i, l;
+	u64 p, nb, root;
+	int r = 0;
+
+	for (p = 0; p < oat->nr[0]; p++) {
+		md->atree.blk[0][p] = oat->blk[0][p];
+		if (oat->blk[0][p])
+			__set_bit(p / DIRTYLOG_NODE_ENTRIES, md->atree.dirty[1]);
+	}
+	for (l = 1; l <= oat->depth; l++)
+		for (p = 0; p < oat->nr[l]; p++)
+			dirtylog_free_block(md, oat->blk[l][p]);
+
+	for (i = 0; i < md->nr_ckpts && !r; i++) {
+		for (l = oat->depth + 1; l <= new_depth && md->ckpts[i].root; l++) {
+			root = md->ckpts[i].root;
+			r = dirtylog_alloc_block(md, &nb);
+			if (!r)
+				r = dirtylog_write_node(md, nb, l, &root, 1);
+			if (r)
+				break;
+			md->ckpts[i].root = nb;
+		}
+	}
 	return r;
 }
 
@@ -1596,8 +1639,7 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 {
 	struct dirtylog_bitmap *nbm = NULL, *obm;
 	struct dirtylog_atree oat;
-	u64 old_sectors, old_blocks, first, p, nb, *old_roots = NULL;
-	u32 new_depth, i, l;
+	u64 old_sectors, old_blocks, first;
 	int r;
 
 	mutex_lock(&md->lock);
@@ -1613,13 +1655,7 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 	oat = md->atree;
 
 	r = -ENOMEM;
-	old_roots = kcalloc(max_t(u32, md->nr_ckpts, 1), sizeof(u64), GFP_KERNEL);
-	if (!old_roots)
-		goto out;
-	for (i = 0; i < md->nr_ckpts; i++)
-		old_roots[i] = md->ckpts[i].root;
 	set_geometry(md, data_sectors);
-	new_depth = dirtylog_depth_for(md->nr_pages);
 	nbm = dirtylog_bitmap_grow(obm, md->nr_blocks);
 	if (!nbm)
 		goto undo_geometry;
@@ -1627,36 +1663,13 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 		md->atree = oat;
 		goto undo_geometry;
 	}
-	/* Carry the pages over and rewrite every node above them. */
-	for (p = 0; p < oat.nr[0]; p++) {
-		md->atree.blk[0][p] = oat.blk[0][p];
-		if (oat.blk[0][p])
-			__set_bit(p / DIRTYLOG_NODE_ENTRIES, md->atree.dirty[1]);
-	}
-	for (l = 1; l <= oat.depth; l++)
-		for (p = 0; p < oat.nr[l]; p++)
-			dirtylog_free_block(md, oat.blk[l][p]);
-
-	/* Frozen trees keep their shape under a taller root. */
-	r = 0;
-	for (i = 0; i < md->nr_ckpts && !r; i++) {
-		for (l = oat.depth + 1; l <= new_depth && md->ckpts[i].root; l++) {
-			u64 root = md->ckpts[i].root;
-
-			r = dirtylog_alloc_block(md, &nb);
-			if (!r)
-				r = dirtylog_write_node(md, nb, l, &root, 1);
-			if (r)
-				break;
-			md->ckpts[i].root = nb;
-		}
-	}
+	r = grow_trees(md, &oat);
 	md->table_dirty = true;
 	rcu_assign_pointer(md->active, nbm);
 	synchronize_rcu();
 	first = old_sectors >> md->block_shift;	/* the old partial block too */
 	if (!r)
-		r = grow_mark(md, nbm, first, md->nr_blocks);
+		r = grow_mark(md, nbm, obm->nr_pages, first, md->nr_blocks);
 	if (!r)
 		r = dirtylog_md_commit_locked(md);
 	if (!r) {
@@ -1674,19 +1687,15 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 	}
 
 	DMERR("cannot grow the metadata (%d)", r);
-	rollback(md);
-	rcu_assign_pointer(md->active, obm);
-	synchronize_rcu();
-	atree_free(&md->atree);
-	md->atree = oat;
-	md->table_dirty = false;
-	for (i = 0; i < md->nr_ckpts; i++)
-		md->ckpts[i].root = old_roots[i];
+	/* Frees nbm (and the pages it shares with obm) and the new atree. */
+	abort_transaction(md);
+	atree_free(&oat);
+	dirtylog_bitmap_free_shell(obm);
+	goto out;
 undo_geometry:
 	dirtylog_bitmap_free_grown(nbm, obm->nr_pages);
 	set_geometry(md, old_sectors);
 out:
-	kfree(old_roots);
 	mutex_unlock(&md->lock);
 	return r;
 }
@@ -1706,7 +1715,7 @@ int dirtylog_md_set_invalid(struct dirtylog_md *md)
 	if (!(md->flags & DIRTYLOG_SB_FLAG_INVALID)) {
 		WRITE_ONCE(md->flags, md->flags | DIRTYLOG_SB_FLAG_INVALID);
 		dirtylog_md_discard_pending_locked(md);
-		sm_rollback(md);
+		dirtylog_sm_rollback(md);
 		if (!md->failed) {
 			md->generation++;
 			r = sync_superblock(md);

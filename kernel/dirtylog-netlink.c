@@ -25,7 +25,8 @@
 #include <linux/dm-dirtylog.h>
 
 #include "compat.h"
-#include "dirtylog-target.h"
+#include "dirtylog-netlink.h"
+#include "dirtylog-store.h"
 
 #define DM_MSG_PREFIX "dirtylog"
 
@@ -884,8 +885,8 @@ out_put:
  *
  * Context: process context, may sleep (GFP_NOIO: the worker calls it).
  */
-void dirtylog_nl_notify(struct dirtylog_store *st, u8 cmd, const char *ckpt,
-			u64 id)
+static void dirtylog_nl_notify(struct dirtylog_store *st, u8 cmd,
+			       const char *ckpt, u64 id)
 {
 	struct sk_buff *msg;
 	void *hdr;
@@ -969,12 +970,18 @@ static struct genl_family dirtylog_nl_family __ro_after_init = {
 	.n_mcgrps = ARRAY_SIZE(dirtylog_nl_mcgrps),
 };
 
+/* Register the family and become the target's event hook. */
 int __init dirtylog_nl_init(void)
 {
-	return genl_register_family(&dirtylog_nl_family);
+	int r = genl_register_family(&dirtylog_nl_family);
+
+	if (!r)
+		dirtylog_store_set_notify(dirtylog_nl_notify);
+	return r;
 }
 
 void dirtylog_nl_exit(void)
 {
+	dirtylog_store_set_notify(NULL);
 	genl_unregister_family(&dirtylog_nl_family);
 }

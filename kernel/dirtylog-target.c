@@ -43,7 +43,7 @@
 
 #include "compat.h"
 #include "dirtylog-metadata.h"
-#include "dirtylog-target.h"
+#include "dirtylog-store.h"
 
 #define DM_MSG_PREFIX "dirtylog"
 
@@ -156,11 +156,26 @@ struct dirtylog_c {
 };
 
 static LIST_HEAD(dirtylog_stores);
+static dirtylog_notify_fn dirtylog_notify;
 static DEFINE_MUTEX(dirtylog_create_lock);
 static DEFINE_MUTEX(dirtylog_stores_lock);
 
 /* ---------------------------------------------------------------------- */
 /* Store */
+
+void dirtylog_store_set_notify(dirtylog_notify_fn fn)
+{
+	WRITE_ONCE(dirtylog_notify, fn);
+}
+
+static void store_notify(struct dirtylog_store *st, u8 cmd, const char *ckpt,
+			 u64 id)
+{
+	dirtylog_notify_fn fn = READ_ONCE(dirtylog_notify);
+
+	if (fn)
+		fn(st, cmd, ckpt, id);
+}
 
 static struct dirtylog_md *store_md(struct dirtylog_store *st)
 {
@@ -181,7 +196,7 @@ static void store_set_state(struct dirtylog_store *st, enum dirtylog_state s)
 		DMERR("metadata %u:%u: state is now %s", MAJOR(st->meta_dev),
 		      MINOR(st->meta_dev), dirtylog_state_names[s]);
 		store_event(st);
-		dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_STATE_NTF, NULL, 0);
+		store_notify(st, DM_DIRTYLOG_CMD_STATE_NTF, NULL, 0);
 	}
 }
 
@@ -194,7 +209,7 @@ static void store_check_space(struct dirtylog_store *st)
 	dirtylog_md_stats(store_md(st), &s);
 	low = (s.meta_total - s.meta_used) * 10 < s.meta_total;
 	if (low && !st->space_low)
-		dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_SPACE_LOW_NTF, NULL, 0);
+		store_notify(st, DM_DIRTYLOG_CMD_SPACE_LOW_NTF, NULL, 0);
 	st->space_low = low;
 }
 
@@ -396,12 +411,21 @@ static void error_bios(struct bio_list *bios, blk_status_t status)
 }
 
 /*
- * Blocks one marking step covers: at most DIRTYLOG_COMMIT_BATCH_PAGES + 1
- * bitmap pages, so the pending copies stay bounded whatever the size of
- * a bio (a discard or write-zeroes can span 4 GiB).
+ * Blocks of the next marking step from @block: no more than the bitmap
+ * pages left in the batch, so the pending copies stay within
+ * DIRTYLOG_COMMIT_BATCH_PAGES whatever the size of a bio (a discard or
+ * write-zeroes can span 4 GiB).
  */
-#define DIRTYLOG_MARK_STEP_BLOCKS \
-	((u64)DIRTYLOG_BITS_PER_PAGE * DIRTYLOG_COMMIT_BATCH_PAGES)
+static u64 mark_step(struct dirtylog_md *md, u64 block, u64 left)
+{
+	u64 pending = dirtylog_md_nr_pending_locked(md);
+	u64 room = pending < DIRTYLOG_COMMIT_BATCH_PAGES ?
+		   DIRTYLOG_COMMIT_BATCH_PAGES - pending : 1;
+	u32 bit;
+
+	div_u64_rem(block, DIRTYLOG_BITS_PER_PAGE, &bit);
+	return min(left, room * DIRTYLOG_BITS_PER_PAGE - bit);
+}
 
 /*
  * Commit what is pending: on success the bios of @marked have durable
@@ -436,7 +460,7 @@ static int worse_error(int a, int b)
 
 /*
  * Make the marks of @bios durable, then issue them.  A bio is marked in
- * steps of at most DIRTYLOG_MARK_STEP_BLOCKS, and the batch is committed
+ * steps (mark_step()), and the batch is committed
  * whenever DIRTYLOG_COMMIT_BATCH_PAGES pages are pending, so a long bio is
  * marked over several commits and issued after the last.  Only bios whose
  * marks could not be made durable fail; a bio whose marks a commit made
@@ -466,7 +490,7 @@ static void process_bios(struct dirtylog_store *st, struct bio_list *bios)
 
 		r = 0;
 		while (left && !r) {
-			n = min(left, DIRTYLOG_MARK_STEP_BLOCKS);
+			n = mark_step(md, block, left);
 			r = dirtylog_md_mark_locked(md, block, n);
 			block += n;
 			left -= n;
@@ -626,7 +650,7 @@ int dirtylog_store_checkpoint(struct dirtylog_store *st, const char *name, u64 *
 
 	if (!r) {
 		*id = rq.id;
-		dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_CKPT_CREATED_NTF, name, rq.id);
+		store_notify(st, DM_DIRTYLOG_CMD_CKPT_CREATED_NTF, name, rq.id);
 	}
 	return r;
 }
@@ -650,7 +674,7 @@ int dirtylog_store_delete(struct dirtylog_store *st, const char *name, u64 id)
 		if (!strcmp(st->stray, name))
 			st->stray[0] = '\0';
 		mutex_unlock(&st->live_lock);
-		dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_CKPT_DELETED_NTF, name, 0);
+		store_notify(st, DM_DIRTYLOG_CMD_CKPT_DELETED_NTF, name, 0);
 	}
 	return r;
 }
@@ -1375,7 +1399,7 @@ static int dirtylog_preresume(struct dm_target *ti)
 			DMERR("cannot grow to %llu sectors: %d",
 			      (unsigned long long)ti->len, r);
 		else
-			dirtylog_nl_notify(st, DM_DIRTYLOG_CMD_RESIZE_NTF, NULL, 0);
+			store_notify(st, DM_DIRTYLOG_CMD_RESIZE_NTF, NULL, 0);
 	}
 	up_read(&st->md_sem);
 	if (r)
@@ -1461,108 +1485,168 @@ static int parse_u64(const char *s, u64 *v)
 	return kstrtoull(s, 10, v) ? -EINVAL : 0;
 }
 
+/* A checkpoint name argument: valid, or an error in the kernel log. */
+static int msg_name(const char *cmd, unsigned int argc, char **argv)
+{
+	if (argc != 2) {
+		DMERR("%s: expected one checkpoint name", cmd);
+		return -EINVAL;
+	}
+	if (!dirtylog_valid_name(argv[1])) {
+		DMERR("invalid checkpoint name: use 1 to %u of A-Z a-z 0-9 . _ : + -",
+		      DIRTYLOG_NAME_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "checkpoint NAME": prints the new checkpoint's id. */
+static int msg_checkpoint(struct dirtylog_store *st, unsigned int argc,
+			  char **argv, struct msg_out *o)
+{
+	char *result = o->result;
+	unsigned int maxlen = o->maxlen, sz = 0;
+	u64 id;
+	int r;
+
+	r = msg_name(argv[0], argc, argv);
+	if (r)
+		return r;
+	r = dirtylog_store_checkpoint(st, argv[1], &id);
+	if (r == -EEXIST)
+		DMERR("checkpoint '%s' already exists", argv[1]);
+	else if (r == -ENOSPC)
+		DMERR("no space for checkpoint '%s' on the metadata device", argv[1]);
+	else if (r)
+		DMERR("checkpoint '%s' failed: %d", argv[1], r);
+	if (r)
+		return r;
+	DMEMIT("%llu", id);
+	return 1;
+}
+
+/* "delete_checkpoint NAME" */
+static int msg_delete(struct dirtylog_store *st, unsigned int argc,
+		      char **argv, struct msg_out *o)
+{
+	int r;
+
+	r = msg_name(argv[0], argc, argv);
+	if (r)
+		return r;
+	r = dirtylog_store_delete(st, argv[1], 0);
+	if (r == -ENOENT)
+		DMERR("no checkpoint '%s'", argv[1]);
+	else if (r == -ENOSPC)
+		DMERR("no space to merge intervals for deleting '%s'", argv[1]);
+	else if (r)
+		DMERR("delete_checkpoint '%s' failed: %d", argv[1], r);
+	return r;
+}
+
+/* "reset" */
+static int msg_reset(struct dirtylog_store *st, unsigned int argc,
+		     char **argv, struct msg_out *o)
+{
+	int r;
+
+	if (argc != 1)
+		return -EINVAL;
+	r = dirtylog_store_reset(st);
+	if (r)
+		DMERR("reset failed: %d", r);
+	return r;
+}
+
+/* "mark_dirty START COUNT" */
+static int msg_mark_dirty(struct dirtylog_store *st, unsigned int argc,
+			  char **argv, struct msg_out *o)
+{
+	u64 start, count;
+	int r;
+
+	if (argc != 3 || parse_u64(argv[1], &start) || parse_u64(argv[2], &count)) {
+		DMERR("usage: mark_dirty <start block> <count>");
+		return -EINVAL;
+	}
+	r = dirtylog_store_mark(st, start, count);
+	if (r == -EINVAL)
+		DMERR("mark_dirty: range outside the device or empty");
+	else if (r)
+		DMERR("mark_dirty failed: %d", r);
+	return r;
+}
+
+/* "list_checkpoints": one line "NAME ID CTIME_NS" each. */
+static int msg_list(struct dirtylog_store *st, unsigned int argc,
+		    char **argv, struct msg_out *o)
+{
+	int r;
+
+	if (argc != 1)
+		return -EINVAL;
+	if (o->maxlen)
+		o->result[0] = '\0';
+	r = dirtylog_store_list(st, msg_emit_ckpt, o);
+	return r < 0 ? r : 1;
+}
+
+/* "dirty SINCE [UNTIL]": one line "START COUNT" per extent. */
+static int msg_dirty(struct dirtylog_store *st, unsigned int argc,
+		     char **argv, struct msg_out *o)
+{
+	struct dirtylog_query q = {
+		.format = DM_DIRTYLOG_DUMP_EXTENTS,
+		.extent = msg_emit_extent, .ctx = o,
+	};
+	int r;
+
+	if (argc < 2 || argc > 3) {
+		DMERR("usage: dirty <since checkpoint> [<until checkpoint>]");
+		return -EINVAL;
+	}
+	q.since = argv[1];
+	q.until = argc == 3 ? argv[2] : NULL;
+	if (o->maxlen)
+		o->result[0] = '\0';
+	r = dirtylog_store_query(st, &q);
+	if (r == -ENOENT)
+		DMERR("dirty: no such checkpoint");
+	else if (r == -EINVAL)
+		DMERR("dirty: <until> must be newer than <since>");
+	else if (r == -ESTALE)
+		DMERR("dirty: tracking invalid: reset, checkpoint, then a full backup");
+	else if (r)
+		DMERR("dirty: query failed: %d", r);
+	return r < 0 ? r : 1;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct dirtylog_store *st, unsigned int argc, char **argv,
+		  struct msg_out *o);
+} dirtylog_messages[] = {
+	{ "checkpoint", msg_checkpoint },
+	{ "delete_checkpoint", msg_delete },
+	{ "reset", msg_reset },
+	{ "mark_dirty", msg_mark_dirty },
+	{ "list_checkpoints", msg_list },
+	{ "dirty", msg_dirty },
+};
+
 static int dirtylog_message(struct dm_target *ti, unsigned int argc,
 			    char **argv, char *result, unsigned int maxlen)
 {
 	struct dirtylog_c *dc = ti->private;
-	struct dirtylog_store *st = dc->store;
 	struct msg_out o = { .result = result, .maxlen = maxlen };
-	struct dirtylog_req rq = { };
-	unsigned int sz = 0;
-	const char *cmd;
-	int r;
+	unsigned int i;
 
 	if (!argc)
 		return -EINVAL;
-	cmd = argv[0];
-
-	if (!strcmp(cmd, "checkpoint") || !strcmp(cmd, "delete_checkpoint")) {
-		if (argc != 2) {
-			DMERR("%s: expected one checkpoint name", cmd);
-			return -EINVAL;
-		}
-		if (!dirtylog_valid_name(argv[1])) {
-			DMERR("invalid checkpoint name: use 1 to %u of A-Z a-z 0-9 . _ : + -",
-			      DIRTYLOG_NAME_MAX);
-			return -EINVAL;
-		}
-		rq.op = strcmp(cmd, "checkpoint") ? DIRTYLOG_REQ_DELETE :
-			DIRTYLOG_REQ_CHECKPOINT;
-		if (rq.op == DIRTYLOG_REQ_CHECKPOINT)
-			r = dirtylog_store_checkpoint(st, argv[1], &rq.id);
-		else
-			r = dirtylog_store_delete(st, argv[1], 0);
-		if (r == -EEXIST)
-			DMERR("checkpoint '%s' already exists", argv[1]);
-		else if (r == -ENOENT)
-			DMERR("no checkpoint '%s'", argv[1]);
-		else if (r == -ENOSPC && rq.op == DIRTYLOG_REQ_CHECKPOINT)
-			DMERR("no space for checkpoint '%s' on the metadata device", argv[1]);
-		else if (r == -ENOSPC)
-			DMERR("no space to merge intervals for deleting '%s'", argv[1]);
-		else if (r)
-			DMERR("%s '%s' failed: %d", cmd, argv[1], r);
-		if (r || rq.op != DIRTYLOG_REQ_CHECKPOINT)
-			return r;
-		DMEMIT("%llu", rq.id);
-		return 1;
-	}
-	if (!strcmp(cmd, "reset")) {
-		if (argc != 1)
-			return -EINVAL;
-		r = dirtylog_store_reset(st);
-		if (r)
-			DMERR("reset failed: %d", r);
-		return r;
-	}
-	if (!strcmp(cmd, "mark_dirty")) {
-		if (argc != 3 || parse_u64(argv[1], &rq.a) || parse_u64(argv[2], &rq.b)) {
-			DMERR("usage: mark_dirty <start block> <count>");
-			return -EINVAL;
-		}
-		r = dirtylog_store_mark(st, rq.a, rq.b);
-		if (r == -EINVAL)
-			DMERR("mark_dirty: range outside the device or empty");
-		else if (r)
-			DMERR("mark_dirty failed: %d", r);
-		return r;
-	}
-	if (!strcmp(cmd, "list_checkpoints")) {
-		if (argc != 1)
-			return -EINVAL;
-		if (maxlen)
-			result[0] = '\0';
-		down_read(&st->md_sem);
-		r = dirtylog_md_list(store_md(st), msg_emit_ckpt, &o);
-		up_read(&st->md_sem);
-		return r < 0 ? r : 1;
-	}
-	if (!strcmp(cmd, "dirty")) {
-		struct dirtylog_query q = {
-			.format = DM_DIRTYLOG_DUMP_EXTENTS,
-			.extent = msg_emit_extent, .ctx = &o,
-		};
-
-		if (argc < 2 || argc > 3) {
-			DMERR("usage: dirty <since checkpoint> [<until checkpoint>]");
-			return -EINVAL;
-		}
-		q.since = argv[1];
-		q.until = argc == 3 ? argv[2] : NULL;
-		if (maxlen)
-			result[0] = '\0';
-		r = dirtylog_store_query(st, &q);
-		if (r == -ENOENT)
-			DMERR("dirty: no such checkpoint");
-		else if (r == -EINVAL)
-			DMERR("dirty: <until> must be newer than <since>");
-		else if (r == -ESTALE)
-			DMERR("dirty: tracking invalid: reset, checkpoint, then a full backup");
-		else if (r)
-			DMERR("dirty: query failed: %d", r);
-		return r < 0 ? r : 1;
-	}
-	DMERR("unrecognised message '%s'", cmd);
+	for (i = 0; i < ARRAY_SIZE(dirtylog_messages); i++)
+		if (!strcmp(argv[0], dirtylog_messages[i].name))
+			return dirtylog_messages[i].fn(dc->store, argc, argv, &o);
+	DMERR("unrecognised message '%s'", argv[0]);
 	return -EINVAL;
 }
 
@@ -1589,36 +1673,16 @@ static struct target_type dirtylog_target = {
 	.iterate_devices = dirtylog_iterate_devices,
 };
 
-static int __init dirtylog_init(void)
+int __init dirtylog_target_init(void)
 {
-	int r;
+	int r = dm_register_target(&dirtylog_target);
 
-	r = dirtylog_nl_init();
-	if (r) {
-		DMERR("cannot register the netlink family: %d", r);
-		return r;
-	}
-	r = dm_register_target(&dirtylog_target);
-	if (r) {
+	if (r)
 		DMERR("register failed %d", r);
-		goto out_nl_exit;
-	}
-	return 0;
-
-out_nl_exit:
-	dirtylog_nl_exit();
 	return r;
 }
 
-static void __exit dirtylog_exit(void)
+void dirtylog_target_exit(void)
 {
 	dm_unregister_target(&dirtylog_target);
-	dirtylog_nl_exit();
 }
-
-module_init(dirtylog_init);
-module_exit(dirtylog_exit);
-
-MODULE_DESCRIPTION(DM_NAME " target recording changed blocks per checkpoint");
-MODULE_LICENSE("GPL");
-MODULE_VERSION(DIRTYLOG_VERSION);

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * What the target exports to the netlink interface: finding devices and
- * running the same operations the dm messages run.
+ * The store interface: what the target (dirtylog-target.c) offers the
+ * layers above it (the netlink family, dirtylog-netlink.c): finding
+ * devices and running the same operations the dm messages run, and a hook
+ * through which the target announces events without knowing who listens.
+ * Layering, top-down: netlink -> target/store -> metadata -> tree ->
+ * space map -> bitmap; dirtylog-main.c ties the module together.
  *
  * Finding a store (dirtylog_store_lookup(), _nth()) and taking a reference
  * to it (dirtylog_store_get()) require dirtylog_stores_lock
@@ -9,8 +13,8 @@
  * must be called without that lock: operations wait for the device's
  * worker and its metadata I/O.
  */
-#ifndef DIRTYLOG_TARGET_H
-#define DIRTYLOG_TARGET_H
+#ifndef DIRTYLOG_STORE_H
+#define DIRTYLOG_STORE_H
 
 #include <linux/types.h>
 #include <linux/device-mapper.h>
@@ -61,10 +65,18 @@ int dirtylog_store_mark_chunks(struct dirtylog_store *st,
 			       const struct dirtylog_mark_chunk *chunks,
 			       unsigned int n);
 
-/* dirtylog-netlink.c */
-int dirtylog_nl_init(void);
-void dirtylog_nl_exit(void);
-void dirtylog_nl_notify(struct dirtylog_store *st, u8 cmd, const char *ckpt,
-			u64 id);
+/*
+ * Events: @cmd is a DM_DIRTYLOG_CMD_*_NTF, @ckpt a checkpoint name or
+ * NULL, @id a checkpoint id or 0.  Called in process context, maybe from
+ * the worker (allocate with GFP_NOIO).  Set before the target registers
+ * and cleared after it unregisters (dirtylog-main.c).
+ */
+typedef void (*dirtylog_notify_fn)(struct dirtylog_store *st, u8 cmd,
+				   const char *ckpt, u64 id);
+void dirtylog_store_set_notify(dirtylog_notify_fn fn);
 
-#endif /* DIRTYLOG_TARGET_H */
+/* dirtylog-target.c: the device-mapper target */
+int dirtylog_target_init(void);
+void dirtylog_target_exit(void);
+
+#endif /* DIRTYLOG_STORE_H */
