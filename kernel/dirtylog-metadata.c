@@ -1009,11 +1009,14 @@ static int abort_transaction(struct dirtylog_md *md)
 	fresh = kzalloc(sizeof(*fresh), GFP_NOIO);
 	if (!r && (!sb || !fresh))
 		r = -ENOMEM;
+	if (fresh) {
+		/* Before anything can fail: dirtylog_md_close() destroys them. */
+		mutex_init(&fresh->lock);
+		xa_init(&fresh->pending);
+	}
 	if (!r)
 		r = read_superblock(md, sb);	/* load() checks it */
 	if (!r) {
-		mutex_init(&fresh->lock);
-		xa_init(&fresh->pending);
 		fresh->bdev = md->bdev;
 		fresh->bufio = md->bufio;
 		fresh->block_sectors = md->block_sectors;
