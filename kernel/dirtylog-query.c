@@ -191,9 +191,27 @@ struct query_snap {
 	u32 depth;
 	u64 nr_pages, nr_blocks;
 	u64 gen;		/* md->ckpt_gen when taken */
+	u64 since_id;		/* the checkpoint the names meant at the first look */
 };
 
-/* Take (or renew) @qs for @q.  Context: md->lock held. */
+/* Index of the checkpoint with id @id, or -ENOENT (deleted meanwhile). */
+static int find_ckpt_id(struct dirtylog_md *md, u64 id)
+{
+	u32 i;
+
+	for (i = 0; i < md->nr_ckpts; i++)
+		if (md->ckpts[i].id == id)
+			return i;
+	return -ENOENT;
+}
+
+/*
+ * Take (or renew) @qs for @q.  A renewal looks the checkpoint up by the id
+ * the first look found, never by name again: the name may since have been
+ * deleted and made anew (another checkpoint), and a dm message's
+ * arguments share their buffer with its output, which the walk overwrites.
+ * Context: md->lock held.
+ */
 static int query_snap(struct dirtylog_md *md, const struct dirtylog_query *q,
 		      struct query_snap *qs)
 {
@@ -206,9 +224,11 @@ static int query_snap(struct dirtylog_md *md, const struct dirtylog_query *q,
 	}
 	if (md->failed)
 		return -EIO;
-	s = dirtylog_find_ckpt(md, q->since);
+	s = qs->since_id ? find_ckpt_id(md, qs->since_id) :
+			   dirtylog_find_ckpt(md, q->since);
 	if (s < 0)
 		return s;
+	qs->since_id = md->ckpts[s].id;
 	u = md->nr_ckpts;
 	if (q->until) {
 		u = dirtylog_find_ckpt(md, q->until);

@@ -1599,14 +1599,24 @@ static int msg_dirty(struct dirtylog_store *st, unsigned int argc,
 		.format = DM_DIRTYLOG_DUMP_EXTENTS,
 		.extent = msg_emit_extent, .ctx = o,
 	};
+	char since[DIRTYLOG_NAME_MAX + 1], until[DIRTYLOG_NAME_MAX + 1];
 	int r;
 
 	if (argc < 2 || argc > 3) {
 		DMERR("usage: dirty <since checkpoint> [<until checkpoint>]");
 		return -EINVAL;
 	}
-	q.since = argv[1];
-	q.until = argc == 3 ? argv[2] : NULL;
+	/*
+	 * The arguments live in the ioctl buffer the output overwrites:
+	 * keep copies for the whole walk.
+	 */
+	if (strscpy(since, argv[1], sizeof(since)) < 0 ||
+	    (argc == 3 && strscpy(until, argv[2], sizeof(until)) < 0)) {
+		DMERR("dirty: no such checkpoint");
+		return -ENOENT;
+	}
+	q.since = since;
+	q.until = argc == 3 ? until : NULL;
 	if (o->maxlen)
 		o->result[0] = '\0';
 	r = dirtylog_store_query(st, &q);

@@ -78,6 +78,11 @@ loops="$loops $!"
 			echo "nlbm $n" >> $t/qfail ;;
 		2) dmsetup message sk 0 dirty base >/dev/null 2>>$t/qerr || echo "msg $n" >> $t/qfail ;;
 		esac
+		# What the kernel and the checkpoint list said right after the first failure.
+		[ -s $t/qfail ] && [ ! -e $t/qdiag ] && {
+			dmesg | grep 'dirtylog' | tail -n 4
+			dmsetup message sk 0 list_checkpoints 2>&1 | tr '\n' ' '
+		} > $t/qdiag 2>&1
 		echo $n > $t/nq
 	done
 ) &
@@ -152,6 +157,7 @@ ktap_diag "$rounds rounds of ${round} s, $nw writes, $(wc -l < $t/churn) churn c
 ktap_result $? "writers and round checkpoints ran$( [ -s $t/fioerr ] && head -n 3 $t/fioerr | tr '\n' ' ')"
 [ ! -s $t/qfail ] && [ ! -s $t/sfail ]
 ktap_result $? "no query, status or suspend/reload failed$( [ -s $t/qfail ] && head -n 3 $t/qfail | tr '\n' ' ')$(head -n 2 $t/qerr 2>/dev/null | tr '\n' ' ')"
+[ -s $t/qdiag ] && while read -r l; do ktap_diag "after the failure: $l"; done < $t/qdiag
 
 # model FILES...: sorted unique blocks touched by the logged writes
 model() {
