@@ -132,7 +132,7 @@ struct dirtylog_md {
 	u32 nr_table_blocks;
 	bool table_dirty;
 	bool use_reserve;	/* this commit may use the reserved blocks */
-	u64 ckpt_gen;		/* bumped by checkpoint create/delete, reset, grow */
+	u64 ckpt_gen;		/* new at every checkpoint op; see next_gen() */
 
 	struct dirtylog_bitmap __rcu *active;
 	struct dirtylog_atree atree;

@@ -521,6 +521,19 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 /* ---------------------------------------------------------------------- */
 /* Open, format, load */
 
+/*
+ * Checkpoint generations come from one counter shared by every metadata
+ * instance: a netlink dump that spans a remove and re-create of its device,
+ * or a reopen after a failure, never finds its first generation again (a
+ * per-instance count restarted at the same value and hid the change).
+ */
+static atomic64_t dirtylog_gens = ATOMIC64_INIT(0);
+
+static void next_gen(struct dirtylog_md *md)
+{
+	WRITE_ONCE(md->ckpt_gen, atomic64_inc_return(&dirtylog_gens));
+}
+
 static int ensure_ckpt_capacity(struct dirtylog_md *md, u32 want)
 {
 	struct dirtylog_ckpt *n;
@@ -830,6 +843,7 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 	}
 	mutex_init(&md->lock);
 	xa_init(&md->pending);
+	next_gen(md);
 	md->bdev = bdev;
 	md->block_sectors = block_sectors;
 	md->block_shift = ilog2(block_sectors);
@@ -1028,7 +1042,7 @@ static int abort_transaction(struct dirtylog_md *md)
 	}
 	if (!r) {
 		take_state(md, fresh);
-		WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
+		next_gen(md);
 	} else {
 		md->failed = true;
 		DMERR("cannot roll back a metadata transaction (%d%s%s): unusable until reload",
@@ -1349,7 +1363,7 @@ int dirtylog_md_checkpoint_create(struct dirtylog_md *md, const char *name,
 	}
 	if (!r)
 		*id = ck->id;
-	WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
+	next_gen(md);
 	update_latest(md);
 	atree_free(&oat);
 	dirtylog_bitmap_free(obm);
@@ -1459,7 +1473,7 @@ int dirtylog_md_checkpoint_delete(struct dirtylog_md *md, const char *name, u64 
 	md->use_reserve = true;
 	r = dirtylog_md_commit_locked(md);
 	md->use_reserve = false;
-	WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
+	next_gen(md);
 	update_latest(md);
 	if (!r || md->failed)
 		goto out;
@@ -1514,7 +1528,7 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 		goto out;
 	}
 	kfree(otable);
-	WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
+	next_gen(md);
 	update_latest(md);
 	atree_free(&oat);
 	dirtylog_bitmap_free(obm);
@@ -1678,7 +1692,7 @@ int dirtylog_md_grow(struct dirtylog_md *md, u64 data_sectors)
 	if (!r) {
 		atree_free(&oat);
 		dirtylog_bitmap_free_shell(obm);
-		WRITE_ONCE(md->ckpt_gen, md->ckpt_gen + 1);
+		next_gen(md);
 		DMINFO("grew from %llu to %llu blocks", old_blocks, md->nr_blocks);
 		goto out;
 	}

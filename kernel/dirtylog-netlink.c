@@ -793,7 +793,8 @@ full:
 /*
  * cb->args[0]: first block still to send; cb->args[1]: set once the last
  * message went out; cb->seq: the checkpoint generation at the start, so a
- * checkpoint operation during the dump marks it interrupted.
+ * checkpoint operation during the dump (between messages or during the
+ * walk of one) marks it interrupted.
  */
 static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 					struct netlink_callback *cb)
@@ -805,6 +806,7 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 	};
 	struct dirtylog_dev_info di;
 	struct dirtylog_store *st;
+	u64 gen;
 	int r;
 
 	if (cb->args[1])
@@ -861,6 +863,17 @@ static int dirtylog_nl_dirty_get_dumpit(struct sk_buff *skb,
 		else
 			ckpt_error(r, cb->extack);
 		goto out_put;
+	}
+	/*
+	 * A checkpoint operation during the walk: the pages after it were
+	 * answered for the new state.  Flag this message, which may be the
+	 * last one (the final NLMSG_DONE is checked against cb->seq too).
+	 */
+	gen = di.generation;
+	dirtylog_store_info(st, &di);
+	if (di.generation != gen) {
+		cb->seq = (unsigned int)di.generation + 1;
+		genl_dump_check_consistent(cb, d.hdr);
 	}
 	genlmsg_end(skb, d.hdr);
 	cb->args[0] = d.resume;

@@ -16,6 +16,10 @@
  * equals the model exactly.
  *
  * Device: dirtylog "dr" over /dev/vda (4 KiB blocks, metadata /dev/vdb).
+ *
+ * Second test: a dump that spans a remove and re-create of its device
+ * (its since checkpoint deleted and made anew meanwhile) is flagged
+ * interrupted.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -228,6 +232,126 @@ TEST(resume_inside_a_chunk_that_turns_dense)
 	free(m.seen);
 	free(sparse);
 	free(dense);
+	run("dmsetup remove " NAME);
+}
+
+/*
+ * Note, for every message in buf[0..len), whether the dump says it was
+ * interrupted: NLM_F_DUMP_INTR, or a generation other than *gen (the
+ * first one seen is stored there).  Also reports NLMSG_DONE and errors.
+ */
+static int scan_gen(void *buf, int len, uint64_t *gen, int *intr, int *done,
+		    int *err)
+{
+	struct nlmsghdr *nlh;
+	struct nlattr *a;
+	int rem;
+
+	for (nlh = buf; nlmsg_ok(nlh, len); nlh = nlmsg_next(nlh, &len)) {
+		if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+			*intr = 1;
+		if (nlh->nlmsg_type == NLMSG_DONE) {
+			*done = 1;
+			continue;
+		}
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			*err = 1;
+			*done = 1;
+			continue;
+		}
+		nla_for_each_attr(a, genlmsg_attrdata(nlmsg_data(nlh), 0),
+				  genlmsg_attrlen(nlmsg_data(nlh), 0), rem) {
+			if (nla_type(a) != DM_DIRTYLOG_A_GENERATION)
+				continue;
+			if (!*gen)
+				*gen = nla_get_u64(a);
+			else if (nla_get_u64(a) != *gen)
+				*intr = 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A dump that spans a remove and re-create of its device, during which its
+ * since checkpoint is deleted and made anew (empty), must say so: the
+ * rest of the answer is for another checkpoint.  The generations of two
+ * metadata instances came from per-instance counters that both started
+ * at 0, so two checkpoint operations on each (x and c0 before the dump;
+ * deleting and re-making c0 after) gave the same generation and the dump
+ * went on silently with the new c0.
+ */
+TEST(dump_across_recreate_is_interrupted)
+{
+	struct dl_nl nl;
+	struct dl_nl_sel sel;
+	struct dl_nl_dev dev;
+	struct dl_nl_ckpt_id id;
+	struct nl_msg *req;
+	unsigned int nr;
+	uint8_t *sparse;
+	char buf[4096];
+	uint64_t gen = 0, len;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	int fd, small = 1, done = 0, intr = 0, err = 0, msgs = 0;
+	ssize_t got;
+
+	ASSERT_EQ(0, run("modprobe dm-dirtylog && "
+			 "dd if=/dev/zero of=/dev/vdb bs=64k count=16 oflag=direct 2>/dev/null && "
+			 "dmsetup create " NAME " --table \"0 $(blockdev --getsz /dev/vda) "
+			 "dirtylog /dev/vdb /dev/vda 8\""));
+	ASSERT_EQ(0, dl_nl_open(&nl));
+	ASSERT_EQ(0, dl_nl_sel_parse(NAME, false, &sel));
+	ASSERT_EQ(0, dl_nl_dev_get(&nl, &sel, &dev));
+	len = (dev.nr_blocks + 7) / 8;
+	sparse = calloc(1, len);
+	ASSERT_NE(NULL, sparse);
+	for (uint64_t b = 0; b < dev.nr_blocks; b += SPARSE_STEP)
+		sparse[b / 8] |= (uint8_t)(1u << (b % 8));
+	ASSERT_EQ(0, dl_nl_ckpt_new(&nl, &sel, 1, "x", &id, &nr));
+	ASSERT_EQ(0, dl_nl_ckpt_new(&nl, &sel, 1, "c0", &id, &nr));
+	ASSERT_EQ(0, dl_nl_mark_bitmap(&nl, &sel, 0, sparse, dev.nr_blocks));
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
+	req = nlmsg_alloc();
+	ASSERT_NE(NULL, req);
+	ASSERT_NE(NULL, genlmsg_put(req, 0, 1, nl.family, 0,
+				    NLM_F_REQUEST | NLM_F_DUMP,
+				    DM_DIRTYLOG_CMD_DIRTY_GET,
+				    DM_DIRTYLOG_GENL_VERSION));
+	ASSERT_EQ(0, nla_put_string(req, DM_DIRTYLOG_A_DEV_NAME, NAME));
+	ASSERT_EQ(0, nla_put_string(req, DM_DIRTYLOG_A_SINCE, "c0"));
+	ASSERT_EQ((ssize_t)nlmsg_hdr(req)->nlmsg_len,
+		  send(fd, nlmsg_hdr(req), nlmsg_hdr(req)->nlmsg_len, 0));
+	nlmsg_free(req);
+
+	got = recv(fd, buf, sizeof(buf), 0);
+	ASSERT_LT(0, got);
+	ASSERT_EQ(0, scan_gen(buf, (int)got, &gen, &intr, &done, &err));
+	ASSERT_EQ(0, done);
+	ASSERT_NE(0, gen);
+
+	/* A new metadata instance; c0 deleted and made anew (empty). */
+	ASSERT_EQ(0, run("dmsetup remove " NAME " && dmsetup create " NAME
+			 " --table \"0 $(blockdev --getsz /dev/vda) dirtylog /dev/vdb /dev/vda 8\" && "
+			 "dmsetup message " NAME " 0 delete_checkpoint c0 && "
+			 "dmsetup message " NAME " 0 checkpoint c0 >/dev/null"));
+
+	while (!done) {
+		got = recv(fd, buf, sizeof(buf), 0);
+		ASSERT_LT(0, got);
+		ASSERT_EQ(0, scan_gen(buf, (int)got, &gen, &intr, &done, &err));
+		msgs++;
+	}
+	TH_LOG("%d more messages, interrupted %d, error %d", msgs, intr, err);
+	EXPECT_TRUE(intr || err);
+
+	close(fd);
+	dl_nl_close(&nl);
+	free(sparse);
 	run("dmsetup remove " NAME);
 }
 

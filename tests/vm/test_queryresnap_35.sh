@@ -20,7 +20,11 @@
 #     the query still answers exactly the marked blocks and that block
 #     (each page is answered as of the moment the walk reads it);
 #   - c1 is deleted: the query fails with "no such checkpoint" rather than
-#     answering for another checkpoint.
+#     answering for another checkpoint;
+#   - through netlink (dirtylogctl dirty), a checkpoint made during the
+#     walk of the dump's last message flags the dump interrupted (it was
+#     not: only a change between two messages was), so dirtylogctl starts
+#     it again and answers exactly.
 . "$(dirname "$0")/lib.sh"
 cleanup() {
 	dmsetup remove q >/dev/null 2>&1
@@ -31,9 +35,9 @@ trap cleanup EXIT
 dl_cleanup
 modprobe dm-dirtylog || exit 1
 modprobe dm-zero || exit 1
-ktap_plan 5
+ktap_plan 7
 if ! modprobe dm-delay 2>/dev/null; then
-	for i in 1 2 3 4 5; do ktap_result 0 "# SKIP no dm-delay on this kernel"; done
+	for i in 1 2 3 4 5 6 7; do ktap_result 0 "# SKIP no dm-delay on this kernel"; done
 	exit 0
 fi
 big=33554432		# 16 GiB in sectors
@@ -105,6 +109,28 @@ wait $qpid
 q=$?
 [ $r = 0 ] && [ $q != 0 ] && grep -q 'No such file or directory' $t.err
 ktap_result $? "deleting c1 while it runs fails the query with ENOENT (delete $r, query $q: $(head -c 120 $t.err))"
+
+# The same through netlink: a checkpoint made while the walk of the dump's
+# last message runs (past three quarters of the pages) flags it
+# interrupted, so dirtylogctl starts the dump again.
+fast && dmsetup remove q || exit 1
+setup || exit 1
+r0=$(mreads)
+dirtylogctl dirty q --since c1 > $t.nl 2> $t.nlerr &
+qpid=$!
+i=0
+while [ $(mreads) -lt $((r0 + pages * 3 / 4)) ] && [ $i -lt 600 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+running && dmsetup message q 0 checkpoint c3 >/dev/null
+r=$?
+wait $qpid
+q=$?
+[ $r = 0 ] && [ $q = 0 ] && grep -q 'restarted it' $t.nlerr
+ktap_result $? "a netlink dump across a checkpoint is restarted (checkpoint $r, dump $q: $(head -c 160 $t.nlerr))"
+sort -n $t.want > $t.model && awk '$1 == "start" { print $2, $4 }' $t.nl | sort -n | cmp -s - $t.model
+ktap_result $? "... and its answer is exact ($(grep -c '^start' $t.nl) extents)"
 fast
 rm -f $t.*
 ktap_finish
