@@ -42,7 +42,7 @@ rm -rf "$W"
 mkdir -p "$W"
 modprobe dm-dirtylog && modprobe dm-era && modprobe dm-zero || exit 1
 
-ktap_plan 12
+ktap_plan 13
 # The guest's clock: "icount shift=N" when scripts/vm-run --icount makes it
 # count instructions (then timings are the guest's own work), else "real".
 clock=$(sed -n 's/.*dirtylog\.icount=\([0-9]*\).*/icount shift=\1/p' /proc/cmdline)
@@ -437,6 +437,58 @@ for _dm in dl_c1 dl_c256; do
 done
 run_ckpts first-touch || exit 1
 ktap_diag "live checkpoints after the runs: dl_c1 $(dl_status_field dl_c1 4), dl_c256 $(dl_status_field dl_c256 4)"
+
+# --- first-touch writes while a full dirty-map query runs ------------------
+# A 64 GiB device over dm-zero at 4 KiB blocks (512 bitmap pages), fully
+# marked in the interval q0..q1, its metadata on null_blk.  "query": a loop
+# of 'dirtylogctl dirty --since q0' (512 frozen pages and the active ones)
+# runs for the whole fio run; "first-touch": the same run without it.  Each
+# run starts a new checkpoint (first-touch writes), the previous one is
+# deleted after it.  Queries read frozen trees without the metadata lock
+# (issue #18, point 10): the row says what a query costs a writer that
+# waits for marks, CPU time of the query included (2 guest CPUs).
+qsect=$((1 << 27))
+dmsetup create qzero --table "0 $qsect zero" && dmsetup mknodes >/dev/null 2>&1 &&
+	dmsetup create qlin --table "0 $qsect linear /dev/mapper/qzero 0" && dmsetup mknodes >/dev/null 2>&1 &&
+	mk_tracked dl_q dirtylog 4 /dev/mapper/qzero /dev/nullb1 8 131072 &&
+	dmsetup message dl_q 0 checkpoint q0 >/dev/null &&
+	dmsetup message dl_q 0 mark_dirty 0 $((qsect / 8)) &&
+	dmsetup message dl_q 0 checkpoint q1 >/dev/null || exit 1
+query_loop() {
+	while [ ! -e "$W/qstop" ]; do
+		dirtylogctl dirty dl_q --since q0 >/dev/null 2>>"$W/qerr" ||
+			{ echo fail >> "$W/qfail"; return 1; }
+		echo >> "$W/qcount"
+	done
+}
+run_qstall() {		# run_qstall QD
+	_row=randwrite-4k-qd$1-query
+	_round=0
+	while [ $_round -lt "$RUNS" ]; do
+		for _c in linear first-touch first-touch+query; do
+			_dm=dl_q _t=dirtylog _s=$_c
+			[ $_c = linear ] && _dm=qlin _t=linear _s=steady
+			qn=$((qn + 1))
+			[ $_dm = dl_q ] && dmsetup message dl_q 0 checkpoint "r$qn" >/dev/null
+			settle
+			rm -f "$W/qstop"
+			[ $_c = first-touch+query ] && { query_loop & qpid=$!; sleep 0.5; }
+			_r=$(fio_run "/dev/mapper/$_dm" randwrite 4k "$1" 1024) || return 1
+			[ $_c = first-touch+query ] && { touch "$W/qstop"; wait $qpid; }
+			[ $_dm = dl_q ] && [ $qn -gt 1 ] &&
+				dmsetup message dl_q 0 delete_checkpoint "r$((qn - 1))" >/dev/null 2>&1
+			echo "$_r -" >> "$W/zero.$_row.$_s.$_t"
+		done
+		_round=$((_round + 1))
+	done
+	report zero "$_row" steady linear 0 "$1"
+	report zero "$_row" first-touch dirtylog 4 "$1"
+	report zero "$_row" first-touch+query dirtylog 4 "$1"
+}
+qn=0
+run_qstall 32 && run_qstall 1 || exit 1
+ktap_diag "full-map queries during the runs: $(wc -l < "$W/qcount" 2>/dev/null || echo 0)," \
+	"failed: $(wc -l < "$W/qfail" 2>/dev/null || echo 0) $(head -c 200 "$W/qerr" 2>/dev/null)"
 dmsetup remove_all
 rmmod null_blk
 
@@ -461,6 +513,13 @@ goal() {		# goal OK DESCRIPTION
 atleast() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 atmost() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 
+q=$(get zero randwrite-4k-qd32-query first-touch+query dirtylog iops 6)
+f=$(get zero randwrite-4k-qd32-query first-touch dirtylog iops 6)
+x=$(awk -v a="$q" -v b="$f" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+p=$(get zero randwrite-4k-qd1-query first-touch+query dirtylog p99_us 6)
+p0=$(get zero randwrite-4k-qd1-query first-touch dirtylog p99_us 6)
+atleast "$x" 0.8 && [ ! -s "$W/qfail" ]
+goal $? "first-touch 4 KiB writes at QD32 during full-map queries >= 0.8 x without (measured $x; QD1 p99 $p us against $p0 us)"
 for d in nullb virtio; do
 	x=$(get $d randwrite-4k-qd32 steady dirtylog iops 7)
 	atleast "$x" 0.97
