@@ -115,6 +115,39 @@ static int exact(uint64_t start, uint64_t count, void *arg)
 	return 0;
 }
 
+/*
+ * Send a DIRTY_GET dump of NAME since @since on a fresh raw socket with a
+ * tiny receive buffer that is only ever read with 4 KiB reads, so that
+ * messages stay small and the kernel builds one message ahead.  Returns
+ * the socket, or -1.
+ */
+static int raw_dump_start(int family, const char *since)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct nl_msg *req;
+	int fd, small = 1, ok;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	if (fd < 0)
+		return -1;
+	req = nlmsg_alloc();
+	ok = req && !bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	     !setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) &&
+	     genlmsg_put(req, 0, 1, family, 0, NLM_F_REQUEST | NLM_F_DUMP,
+			 DM_DIRTYLOG_CMD_DIRTY_GET, DM_DIRTYLOG_GENL_VERSION) &&
+	     !nla_put_string(req, DM_DIRTYLOG_A_DEV_NAME, NAME) &&
+	     !nla_put_string(req, DM_DIRTYLOG_A_SINCE, since) &&
+	     !nla_put_u32(req, DM_DIRTYLOG_A_DUMP_FORMAT, DM_DIRTYLOG_DUMP_AUTO) &&
+	     send(fd, nlmsg_hdr(req), nlmsg_hdr(req)->nlmsg_len, 0) ==
+		(ssize_t)nlmsg_hdr(req)->nlmsg_len;
+	nlmsg_free(req);
+	if (!ok) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 TEST(resume_inside_a_chunk_that_turns_dense)
 {
 	struct dl_nl nl, nl2;
@@ -122,13 +155,11 @@ TEST(resume_inside_a_chunk_that_turns_dense)
 	struct dl_nl_dev dev;
 	struct dl_nl_ckpt_id id;
 	struct model m = { 0 };
-	struct nl_msg *req;
 	unsigned int nr;
 	uint8_t *sparse, *dense;
 	char buf[4096];
 	uint64_t chunk, cstart, n, len;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	int fd, small = 1, done = 0, msgs = 0;
+	int fd, done = 0, msgs = 0;
 	ssize_t got;
 
 	ASSERT_EQ(0, run("modprobe dm-dirtylog && "
@@ -152,26 +183,8 @@ TEST(resume_inside_a_chunk_that_turns_dense)
 	memcpy(m.want, sparse, len);
 	ASSERT_EQ(0, dl_nl_mark_bitmap(&nl, &sel, 0, sparse, m.nr_blocks));
 
-	/*
-	 * A raw dump on a fresh socket with a tiny receive buffer that has
-	 * only ever been read with 4 KiB reads, so messages stay small.
-	 */
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	fd = raw_dump_start(nl.family, "c0");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
-	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
-	req = nlmsg_alloc();
-	ASSERT_NE(NULL, req);
-	ASSERT_NE(NULL, genlmsg_put(req, 0, 1, nl.family, 0,
-				    NLM_F_REQUEST | NLM_F_DUMP,
-				    DM_DIRTYLOG_CMD_DIRTY_GET,
-				    DM_DIRTYLOG_GENL_VERSION));
-	ASSERT_EQ(0, nla_put_string(req, DM_DIRTYLOG_A_DEV_NAME, NAME));
-	ASSERT_EQ(0, nla_put_string(req, DM_DIRTYLOG_A_SINCE, "c0"));
-	ASSERT_EQ(0, nla_put_u32(req, DM_DIRTYLOG_A_DUMP_FORMAT, DM_DIRTYLOG_DUMP_AUTO));
-	ASSERT_EQ((ssize_t)nlmsg_hdr(req)->nlmsg_len,
-		  send(fd, nlmsg_hdr(req), nlmsg_hdr(req)->nlmsg_len, 0));
-	nlmsg_free(req);
 
 	/* Message 1, then a look at message 2 without consuming it. */
 	got = recv(fd, buf, sizeof(buf), 0);
@@ -287,13 +300,11 @@ TEST(dump_across_recreate_is_interrupted)
 	struct dl_nl_sel sel;
 	struct dl_nl_dev dev;
 	struct dl_nl_ckpt_id id;
-	struct nl_msg *req;
 	unsigned int nr;
 	uint8_t *sparse;
 	char buf[4096];
 	uint64_t gen = 0, len;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	int fd, small = 1, done = 0, intr = 0, err = 0, msgs = 0;
+	int fd, done = 0, intr = 0, err = 0, msgs = 0;
 	ssize_t got;
 
 	ASSERT_EQ(0, run("modprobe dm-dirtylog && "
@@ -312,21 +323,8 @@ TEST(dump_across_recreate_is_interrupted)
 	ASSERT_EQ(0, dl_nl_ckpt_new(&nl, &sel, 1, "c0", &id, &nr));
 	ASSERT_EQ(0, dl_nl_mark_bitmap(&nl, &sel, 0, sparse, dev.nr_blocks));
 
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	fd = raw_dump_start(nl.family, "c0");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, bind(fd, (struct sockaddr *)&sa, sizeof(sa)));
-	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)));
-	req = nlmsg_alloc();
-	ASSERT_NE(NULL, req);
-	ASSERT_NE(NULL, genlmsg_put(req, 0, 1, nl.family, 0,
-				    NLM_F_REQUEST | NLM_F_DUMP,
-				    DM_DIRTYLOG_CMD_DIRTY_GET,
-				    DM_DIRTYLOG_GENL_VERSION));
-	ASSERT_EQ(0, nla_put_string(req, DM_DIRTYLOG_A_DEV_NAME, NAME));
-	ASSERT_EQ(0, nla_put_string(req, DM_DIRTYLOG_A_SINCE, "c0"));
-	ASSERT_EQ((ssize_t)nlmsg_hdr(req)->nlmsg_len,
-		  send(fd, nlmsg_hdr(req), nlmsg_hdr(req)->nlmsg_len, 0));
-	nlmsg_free(req);
 
 	got = recv(fd, buf, sizeof(buf), 0);
 	ASSERT_LT(0, got);
