@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Kernel API differences between the supported kernels (6.1 LTS and
- * 6.12 LTS).  The code is written against the newest API; anything an
- * older kernel lacks is backfilled here (selected by build-time probes in
- * Kbuild where a header check is not enough), never by LINUX_VERSION_CODE
- * scattered through .c files.
+ * Kernel API differences between the supported kernels (5.15 to 7.1;
+ * README.md, "Supported kernels").  The code is written against the
+ * newest API; anything an older kernel lacks is backfilled here, selected
+ * by build-time probes of the kernel's headers in Kbuild, never by
+ * LINUX_VERSION_CODE: distribution kernels backport APIs, so a version
+ * number does not say what a header holds.
  *
  * Differences already absorbed without a shim:
  *  - dm_get_device() takes fmode_t on 6.1 and blk_mode_t on 6.12; the
@@ -13,7 +14,9 @@
 #ifndef DIRTYLOG_COMPAT_H
 #define DIRTYLOG_COMPAT_H
 
+#include <linux/bitmap.h>
 #include <linux/device-mapper.h>
+#include <linux/dm-bufio.h>
 
 /* 6.12 moved asm/unaligned.h to linux/unaligned.h (probed in Kbuild). */
 #ifdef DIRTYLOG_HAVE_LINUX_UNALIGNED_H
@@ -51,6 +54,47 @@
 #else
 #define DIRTYLOG_MCGRP_ADMIN	.flags = 0
 #define DIRTYLOG_EVENTS_OPEN	1
+#endif
+
+/*
+ * dm_bufio_client_create() gained a flags argument (and
+ * DM_BUFIO_CLIENT_NO_SLEEP, probed) in 6.0; 5.15 takes six arguments.
+ * The module passes no flag, so the older call means the same.
+ */
+#ifdef DIRTYLOG_HAVE_BUFIO_FLAGS
+#define dirtylog_bufio_client_create(bdev, bs, reserved, aux, alloc, write) \
+	dm_bufio_client_create(bdev, bs, reserved, aux, alloc, write, 0)
+#else
+#define dirtylog_bufio_client_create(bdev, bs, reserved, aux, alloc, write) \
+	dm_bufio_client_create(bdev, bs, reserved, aux, alloc, write)
+#endif
+
+/*
+ * bitmap_from_arr64() appeared in 5.19 (probed); 5.15 has only the
+ * 32-bit variant.  This backfill copies the low @nbits of @buf into
+ * @bitmap and clears the bits of its last long beyond @nbits, as the
+ * kernel's does.
+ */
+#ifndef DIRTYLOG_HAVE_BITMAP_FROM_ARR64
+static inline void bitmap_from_arr64(unsigned long *bitmap, const u64 *buf,
+				     unsigned int nbits)
+{
+	unsigned int i;
+
+	for (i = 0; i < nbits; i += 64) {
+		u64 w = buf[i / 64];
+
+#if BITS_PER_LONG == 64
+		*bitmap++ = w;
+#else
+		*bitmap++ = lower_32_bits(w);
+		if (i + 32 < nbits)
+			*bitmap++ = upper_32_bits(w);
+#endif
+	}
+	if (nbits % BITS_PER_LONG)
+		bitmap[-1] &= BITMAP_LAST_WORD_MASK(nbits);
+}
 #endif
 
 /*

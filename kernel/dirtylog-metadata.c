@@ -855,9 +855,9 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 		goto bad;
 	}
 
-	md->bufio = dm_bufio_client_create(bdev, DIRTYLOG_META_BLOCK_SIZE, 4,
-					   sizeof(u32), dirtylog_bufio_alloc,
-					   NULL, 0);
+	md->bufio = dirtylog_bufio_client_create(bdev, DIRTYLOG_META_BLOCK_SIZE,
+						 4, sizeof(u32),
+						 dirtylog_bufio_alloc, NULL);
 	if (IS_ERR(md->bufio)) {
 		*error = "Cannot create metadata buffer cache";
 		r = PTR_ERR(md->bufio);
