@@ -2,8 +2,10 @@
 #
 # dm-dirtylog top-level Makefile.
 #
-#   make            module for every supported kernel with headers installed,
-#                   dirtylogctl and the tests
+#   make            module for every supported kernel with headers installed
+#                   and for each kernel tree of scripts/kernel-trees (5.15
+#                   to 7.1.5, unpacked under build/kernels), dirtylogctl
+#                   and the tests
 #   make check      dependencies, build, native tests, VM tests on each kernel
 #   make bench      dependencies, build, the benchmarks in a VM on each kernel
 #   make demo       dependencies, build, a short walk-through in a VM
@@ -16,9 +18,12 @@
 # Variables: KVERS="6.12.117+deb12-cloud-amd64 ..." picks kernels (default:
 # every installed */cloud-amd64 kernel with headers); KDIR=/path/to/build
 # builds the module against one kernel tree only (no VM tests);
-# TESTS="test_target_01.sh ..." runs only the named VM tests.
+# TESTS="test_target_01.sh ..." runs only the named VM tests;
+# DL_KERNEL_TREES=DIR the prepared kernel trees (default ../shared/kernels;
+# DL_KERNEL_TREES=none: Debian's kernels only).
 # Install: DESTDIR, PREFIX (default /usr/local), DKMS=yes|no (default: yes
-# when dkms is installed and DESTDIR is empty).
+# when dkms is installed and DESTDIR is empty), MODULE_SIG_KEY and
+# MODULE_SIG_CERT (DKMS=no: sign the module with this key).
 
 SHELL    := /bin/bash
 BUILD    ?= build
@@ -53,11 +58,16 @@ VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/
 RIG_PROGS    := $(BUILD)/tests/rig/dl_difftool $(BUILD)/tests/rig/dl_qcow2_gen \
 	$(BUILD)/tests/rig/dl_metagen
 
-.PHONY: all modules userspace tests deps check check-native check-vm bench demo \
+.PHONY: all modules modules-trees userspace tests deps check check-native check-vm bench demo \
 	checkpatch sparse clean install install-tools install-dkms-src \
 	install-module uninstall
 
-all: modules userspace tests $(BUILD)/uapi-alone.o
+all: modules modules-trees userspace tests $(BUILD)/uapi-alone.o
+
+# The other kernels users run (README.md, "Supported kernels"): W=1, any
+# warning fails; a kernel whose tree is missing is reported as skipped.
+modules-trees:
+	@scripts/kernel-trees build $(BUILD)
 
 # The UAPI header must compile on its own in userspace.
 $(BUILD)/uapi-alone.o: include/uapi/linux/dm-dirtylog.h
@@ -319,10 +329,30 @@ install-module:
 else
 # depmod runs here for the real system only; a DESTDIR gets the files alone.
 # Distribution kernels sign modules with a key their headers do not ship:
-# skip kbuild's signing (DKMS signs with its own key where one is set up).
+# kbuild's own signing is skipped.  MODULE_SIG_KEY=key.pem and
+# MODULE_SIG_CERT=cert.der (or .pem) sign the installed module with the
+# kernel's sign-file and hash (Secure Boot: enroll the certificate with
+# 'mokutil --import'; Documentation/admin-guide.rst, "Secure Boot").
+MODULE_SIG_KEY  ?=
+MODULE_SIG_CERT ?=
 install-module: modules
+	@test -z "$(MODULE_SIG_KEY)$(MODULE_SIG_CERT)" || \
+		{ test -f "$(MODULE_SIG_KEY)" && test -f "$(MODULE_SIG_CERT)"; } || \
+		{ echo "MODULE_SIG_KEY and MODULE_SIG_CERT must both name files" >&2; exit 1; }
 	set -e; for k in $(KVERS); do \
-		$(MAKE) -C /lib/modules/$$k/build M=$(abspath $(BUILD))/kmod/$$k \
+		m=$(abspath $(BUILD))/kmod/$$k; \
+		if [ -n "$(MODULE_SIG_KEY)" ]; then \
+			kb=/lib/modules/$$k/build; \
+			hash=$$(sed -n 's/^CONFIG_MODULE_SIG_HASH="\(.*\)"$$/\1/p' $$kb/.config); \
+			s=$(abspath $(BUILD))/kmod/signed/$$k; \
+			rm -rf $$s; mkdir -p $$s; \
+			cp -a $$m/Kbuild $$m/dm-dirtylog.ko $$s/; \
+			sed "s|^$$m/|$$s/|" $$m/modules.order >$$s/modules.order; \
+			$$kb/scripts/sign-file $${hash:-sha256} "$(abspath $(MODULE_SIG_KEY))" \
+				"$(abspath $(MODULE_SIG_CERT))" $$s/dm-dirtylog.ko; \
+			m=$$s; \
+		fi; \
+		$(MAKE) -C /lib/modules/$$k/build M=$$m \
 			INSTALL_MOD_PATH=$(abspath $(DESTDIR)) INSTALL_MOD_DIR=updates \
 			CONFIG_MODULE_SIG_ALL= DEPMOD=true modules_install; \
 		if [ -z "$(DESTDIR)" ]; then depmod -a $$k; fi; \

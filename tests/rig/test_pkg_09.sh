@@ -8,8 +8,13 @@
 # /lib/modules are not touched), dirtylog-tools installs, works and
 # purges cleanly, the man pages render without warnings, the bash
 # completion completes, and 'make install DESTDIR=... PREFIX=/usr' and
-# 'make uninstall' put and remove the expected files.  Runs on the host,
-# as root (dirtylog-tools is really installed and removed again).
+# 'make uninstall' put and remove the expected files.  DKMS also builds
+# the module for each kernel tree of scripts/kernel-trees (5.15 to 7.1.5;
+# a missing tree is skipped), refuses a kernel outside the supported range
+# by its BUILD_EXCLUSIVE_KERNEL, and signs what it builds (modinfo -F
+# signer), as 'make install MODULE_SIG_KEY=... MODULE_SIG_CERT=...' does.
+# Runs on the host, as root (dirtylog-tools is really installed and
+# removed again).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-$top/build}" && pwd)
@@ -29,6 +34,9 @@ trap cleanup EXIT
 version=$(cat "$top/VERSION")
 kvers=$("$top/scripts/kvers")
 nk=$(wc -w <<<"$kvers")
+# The other kernels: "VER compile|boot|missing DIR" (unpacked by make).
+mapfile -t trees < <("$top/scripts/kernel-trees" list "$build")
+nt=${#trees[@]}
 n=0
 ok()     { n=$((n + 1)); echo "ok $n $*"; }
 not_ok() { n=$((n + 1)); echo "not ok $n $*"; }
@@ -37,7 +45,7 @@ skip()   { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
 show()   { sed 's/^/# /' "$1" | tail -n "${2:-20}"; }
 
 echo "KTAP version 1"
-echo "1..$((11 + nk))"
+echo "1..$((14 + nk + nt))"
 
 # 1. One version everywhere.
 chv=$(cd "$top" && dpkg-parsechangelog -S Version 2>/dev/null)
@@ -164,6 +172,75 @@ for k in $kvers; do
 	fi
 done
 
+# The kernel trees: dkms build against each (--kernelsourcedir), with the
+# kernel's sign-file taken from Debian's 6.1 kbuild (the trees are
+# prepared, not built: they have no scripts/sign-file); the compile-only
+# trees have no Module.symvers, so modpost only warns there.
+sign_tool=$(ls /usr/lib/linux-kbuild-*/scripts/sign-file 2>/dev/null | head -n 1)
+for t in "${trees[@]}"; do
+	read -r v kind dir <<<"$t"
+	name="dkms build makes a signed dm-dirtylog.ko $version for $v ($kind tree)"
+	if [[ $kind == missing ]]; then
+		skip "$name" "no kernel tree $dir"
+		continue
+	fi
+	ksrc=$dir
+	[[ $kind == boot ]] && ksrc=$dir/linux
+	log=$tmp/dkms-$v.log
+	if ((added)) &&
+		env ${sign_tool:+sign_file=$sign_tool} \
+			$([[ $kind == compile ]] && echo KBUILD_MODPOST_WARN=1) \
+			dkms build -m dm-dirtylog -v "$version" -k "$v" --kernelsourcedir "$ksrc" \
+			"${dk[@]}" >"$log" 2>&1 &&
+		ko=$(ls "$tmp/dkms/dm-dirtylog/$version/$v"/*/module/dm-dirtylog.ko* 2>/dev/null | head -1) &&
+		[ -n "$ko" ] &&
+		[[ $(modinfo -F vermagic "$ko") == "$v "* ]] &&
+		[ "$(modinfo -F signer "$ko")" = "DKMS module signing key" ] &&
+		! grep -v -E 'undefined!$|suppressed [0-9]+ unresolved' \
+			"$tmp/dkms/dm-dirtylog/$version/$v"/*/log/make.log | grep -q -E 'warning:|error:'; then
+		ok "$name"
+	else
+		[ -f "$log" ] && show "$log"
+		[ -n "${ko:-}" ] && echo "# vermagic '$(modinfo -F vermagic "$ko")' signer '$(modinfo -F signer "$ko")'"
+		not_ok "$name"
+	fi
+done
+
+# A kernel outside the supported range is refused by name (exit 77, the
+# BUILD_EXCLUSIVE message), not by a compiler error: 5.10 (older than
+# the oldest supported) and 7.2 (newer than the newest), each given a
+# real tree so that only the range can refuse it.
+any=$(awk '$2 != "missing" { print $3; exit }' < <(printf '%s\n' "${trees[@]}"))
+name="dkms refuses 5.10.0 and 7.2.0 by BUILD_EXCLUSIVE_KERNEL (exit 77), builds nothing"
+if [ -z "$any" ]; then
+	skip "$name" "no kernel tree to point at"
+else
+	[ -d "$any/linux" ] && any=$any/linux
+	rc=0
+	for v in 5.10.0 7.2.0; do
+		dkms build -m dm-dirtylog -v "$version" -k "$v" --kernelsourcedir "$any" \
+			"${dk[@]}" >"$tmp/excl-$v.log" 2>&1
+		st=$?
+		if [ "$st" != 77 ] || ! grep -q BUILD_EXCLUSIVE "$tmp/excl-$v.log" ||
+			ls "$tmp/dkms/dm-dirtylog/$version/$v"/*/module/*.ko* >/dev/null 2>&1; then
+			echo "# $v: exit $st"
+			show "$tmp/excl-$v.log" 5
+			rc=1
+		fi
+	done
+	if ((rc == 0)); then ok "$name"; else not_ok "$name"; fi
+fi
+
+# The Debian kernels' DKMS builds above are signed with DKMS's key too.
+name="the DKMS-built modules for the Debian kernels carry DKMS's signature"
+rc=0
+for k in $kvers; do
+	ko=$(ls "$tmp/dkms/dm-dirtylog/$version/$k"/*/module/dm-dirtylog.ko* 2>/dev/null | head -1)
+	s=$([ -n "$ko" ] && modinfo -F signer "$ko")
+	[ "$s" = "DKMS module signing key" ] || { echo "# $k: signer '$s'"; rc=1; }
+done
+if ((rc == 0)); then ok "$name"; else not_ok "$name"; fi
+
 # 8+nk-1. dirtylog-tools installs for real, works, and purges without a
 # trace.  Left alone when the host already has it (or a dirtylogctl).
 name="dirtylog-tools installs, dirtylogctl --version and man find it, purge removes it"
@@ -287,6 +364,31 @@ else
 	show "$tmp/install.log"
 	rc=1
 fi
+# ... and with a key of the user's, the installed modules are signed by it
+# (the Debian 6.12 kernel installs them xz-compressed: modinfo reads both).
+name="make install-module MODULE_SIG_KEY/MODULE_SIG_CERT installs signed modules"
+if openssl req -new -x509 -nodes -days 2 -subj "/CN=dirtylog test key" -newkey rsa:2048 \
+		-keyout "$tmp/sig.pem" -outform DER -out "$tmp/sig.der" >/dev/null 2>&1 &&
+	make -C "$top" -s install-module BUILD="$build" DKMS=no DESTDIR="$tmp/signed" \
+		MODULE_SIG_KEY="$tmp/sig.pem" MODULE_SIG_CERT="$tmp/sig.der" \
+		>"$tmp/sign.log" 2>&1; then
+	src=0
+	for k in $kvers; do
+		ko=$(ls "$tmp/signed/lib/modules/$k/updates/dm-dirtylog.ko"* 2>/dev/null)
+		s=$([ -n "$ko" ] && modinfo -F signer "$ko")
+		[ "$s" = "dirtylog test key" ] || { echo "# $k: signer '$s'"; src=1; }
+	done
+	# A key without its certificate is refused before anything is built.
+	make -C "$top" -s install-module BUILD="$build" DKMS=no DESTDIR="$tmp/signed2" \
+		MODULE_SIG_KEY="$tmp/sig.pem" >"$tmp/sign2.log" 2>&1 && src=1
+	grep -q 'must both name files' "$tmp/sign2.log" || src=1
+	[ -e "$tmp/signed2" ] && src=1
+	if ((src == 0)); then ok "$name"; else show "$tmp/sign2.log" 5; not_ok "$name"; fi
+else
+	show "$tmp/sign.log"
+	not_ok "$name"
+fi
+
 if ((rc == 0)); then
 	ok "make install DESTDIR PREFIX=/usr installs tool, man pages, completion, module per kernel; uninstall removes them"
 else
