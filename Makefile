@@ -253,10 +253,15 @@ check-debug: deps
 # The guest needs 4 GiB (a 1 GiB region on a memory-backed null_blk; a
 # stream and a raw image of bench_export's 1 GiB device on tmpfs).
 BENCH_ICOUNT ?= 2
+# The bootable kernel trees (7.1.5) follow Debian's kernels.
 bench: deps
 	$(MAKE) all
-	@rc=0; for k in $(KVERS); do \
-		scripts/vm-run --mode bench --kver $$k --build $(BUILD) --mem 4096 --disk-mib 1280 \
+	@rc=0; for k in $(KVERS) $$(scripts/kernel-trees boot $(BUILD)); do \
+		case $$k in \
+		/*) where="--kernel-dir $$k"; k=$$(cat $$k/kver) ;; \
+		*) where="--kver $$k" ;; \
+		esac; \
+		scripts/vm-run --mode bench $$where --build $(BUILD) --mem 4096 --disk-mib 1280 \
 			--icount $(BENCH_ICOUNT) --timeout 7200 || rc=1; \
 		scripts/bench-report --out $(BUILD)/bench $(BUILD)/vm/$$k/results.ktap || rc=1; \
 	done; exit $$rc
