@@ -48,7 +48,7 @@ LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 KSRC := Kbuild VERSION $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
 LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c \
 	userspace/dl-diff.c userspace/dl-qcow2.c userspace/dl-export.c userspace/dl-apply.c \
-	userspace/dl-lvm.c userspace/dl-meta.c
+	userspace/dl-lvm.c userspace/dl-meta.c userspace/dl-qcow2bm.c
 LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
@@ -56,7 +56,7 @@ VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/
 # Helper programs of the rig tests (tests/rig/test_*.sh run them from the
 # build directory).
 RIG_PROGS    := $(BUILD)/tests/rig/dl_difftool $(BUILD)/tests/rig/dl_qcow2_gen \
-	$(BUILD)/tests/rig/dl_metagen
+	$(BUILD)/tests/rig/dl_metagen $(BUILD)/tests/rig/dl_qcow2bm_gen
 
 .PHONY: all modules modules-trees userspace tests deps check check-native check-vm bench demo \
 	checkpatch sparse clean install install-tools install-dkms-src \

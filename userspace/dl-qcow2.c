@@ -96,54 +96,9 @@ struct dl_qcow2 {
 
 #define QERR(q, fmt, ...) dl_seterr((q)->msg, sizeof((q)->msg), fmt, ##__VA_ARGS__)
 
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	for (unsigned int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (unsigned int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t div_round_up(uint64_t a, uint64_t b)
-{
-	return a / b + (a % b != 0);
-}
-
 static size_t round8(size_t n)
 {
 	return (n + 7) & ~(size_t)7;
-}
-
-/* pwrite() all of @len bytes; 0 or -errno (-ENOSPC when nothing moves). */
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -ENOSPC;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
 }
 
 /* Write @len zero bytes at @off. */
@@ -153,7 +108,7 @@ static int pwrite_zeroes(int fd, uint64_t len, uint64_t off)
 
 	while (len) {
 		size_t n = len < sizeof(zeroes) ? (size_t)len : sizeof(zeroes);
-		int ret = pwrite_full(fd, zeroes, n, off);
+		int ret = dl_pwrite_full(fd, zeroes, n, off);
 
 		if (ret)
 			return ret;
@@ -254,7 +209,7 @@ static int check_geometry(uint64_t size, uint32_t cs, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	/* Entries of L1 = guest clusters / entries per L2, rounded up. */
-	l1 = div_round_up(div_round_up(size, cs), cs / 8);
+	l1 = dl_div_round_up(dl_div_round_up(size, cs), cs / 8);
 	if (l1 > DL_QCOW2_MAX_L1_BYTES / 8) {
 		dl_seterr(err, errlen,
 		       "size %" PRIu64 " needs an L1 table of %" PRIu64
@@ -321,7 +276,7 @@ struct dl_qcow2 *dl_qcow2_create(int fd, uint64_t size, uint32_t cluster_size,
 	q->cs = cluster_size;
 	q->cluster_bits = (uint32_t)__builtin_ctz(cluster_size);
 	q->l2_entries = cluster_size / 8;
-	q->l1_entries = div_round_up(div_round_up(size, cluster_size),
+	q->l1_entries = dl_div_round_up(dl_div_round_up(size, cluster_size),
 				     q->l2_entries);
 	q->feature_table = header_bytes(flen, blen, true) <= cluster_size;
 	q->next_host = 1;
@@ -337,7 +292,7 @@ struct dl_qcow2 *dl_qcow2_create(int fd, uint64_t size, uint32_t cluster_size,
 	}
 
 	/* Cluster 0: a marker now, the header at the very end. */
-	ret = pwrite_full(fd, UNFINISHED_MARKER, strlen(UNFINISHED_MARKER), 0);
+	ret = dl_pwrite_full(fd, UNFINISHED_MARKER, strlen(UNFINISHED_MARKER), 0);
 	if (!ret)
 		ret = pwrite_zeroes(fd, cluster_size - strlen(UNFINISHED_MARKER),
 				    strlen(UNFINISHED_MARKER));
@@ -486,7 +441,7 @@ int dl_qcow2_write(struct dl_qcow2 *q, uint64_t off, uint64_t len,
 		QERR(q, "write of %" PRIu64 " bytes: too large for one call", len);
 		return -EINVAL;
 	}
-	clusters = div_round_up(len, q->cs);
+	clusters = dl_div_round_up(len, q->cs);
 	/* Leave the metadata room below the limit as well; checked again at finish. */
 	if (q->next_host + clusters > QCOW2_MAX_HOST / q->cs) {
 		QERR(q, "write at %" PRIu64 ": the image would pass QEMU's 64 PiB host offset limit",
@@ -498,7 +453,7 @@ int dl_qcow2_write(struct dl_qcow2 *q, uint64_t off, uint64_t len,
 		return ret;
 
 	host_off = q->next_host * q->cs;
-	ret = pwrite_full(q->fd, buf, (size_t)len, host_off);
+	ret = dl_pwrite_full(q->fd, buf, (size_t)len, host_off);
 	if (ret)
 		return fail(q, ret, "write data", host_off);
 	pad = clusters * q->cs - len;
@@ -526,7 +481,7 @@ int dl_qcow2_zero(struct dl_qcow2 *q, uint64_t off, uint64_t len)
 		return ret;
 	/* Without a backing file, unallocated clusters read as zeroes. */
 	if (q->backing) {
-		ret = add_run(q, off / q->cs, div_round_up(len, q->cs), 0);
+		ret = add_run(q, off / q->cs, dl_div_round_up(len, q->cs), 0);
 		if (ret)
 			return ret;
 	}
@@ -586,7 +541,7 @@ static int write_l2(struct dl_qcow2 *q, uint8_t *buf, uint64_t start,
 					(r->host + done + j) * q->cs | QCOW2_OFLAG_COPIED :
 					QCOW2_OFLAG_ZERO;
 
-				put_be64(buf + ((g + j) % q->l2_entries) * 8, e);
+				dl_put_be64(buf + ((g + j) % q->l2_entries) * 8, e);
 			}
 			done += n;
 			if (done == r->count) {
@@ -594,7 +549,7 @@ static int write_l2(struct dl_qcow2 *q, uint8_t *buf, uint64_t start,
 				done = 0;
 			}
 		}
-		ret = pwrite_full(q->fd, buf, q->cs, (start + k) * q->cs);
+		ret = dl_pwrite_full(q->fd, buf, q->cs, (start + k) * q->cs);
 		if (ret)
 			return fail(q, ret, "write an L2 table", (start + k) * q->cs);
 		l2idx[k++] = idx;
@@ -614,9 +569,9 @@ static int write_l1(struct dl_qcow2 *q, uint8_t *buf, uint64_t start,
 
 		memset(buf, 0, q->cs);
 		for (; k < nl2 && l2idx[k] / per == c; k++)
-			put_be64(buf + (l2idx[k] % per) * 8,
+			dl_put_be64(buf + (l2idx[k] % per) * 8,
 				 (l2start + k) * q->cs | QCOW2_OFLAG_COPIED);
-		ret = pwrite_full(q->fd, buf, q->cs, (start + c) * q->cs);
+		ret = dl_pwrite_full(q->fd, buf, q->cs, (start + c) * q->cs);
 		if (ret)
 			return fail(q, ret, "write the L1 table", (start + c) * q->cs);
 	}
@@ -636,16 +591,16 @@ static int write_refcounts(struct dl_qcow2 *q, uint8_t *buf, uint64_t rt,
 	for (uint64_t c = 0; c < nt; c++) {
 		memset(buf, 0, q->cs);
 		for (uint64_t j = 0; j < per_table && c * per_table + j < nb; j++)
-			put_be64(buf + j * 8, (rb + c * per_table + j) * q->cs);
-		ret = pwrite_full(q->fd, buf, q->cs, (rt + c) * q->cs);
+			dl_put_be64(buf + j * 8, (rb + c * per_table + j) * q->cs);
+		ret = dl_pwrite_full(q->fd, buf, q->cs, (rt + c) * q->cs);
 		if (ret)
 			return fail(q, ret, "write the refcount table", (rt + c) * q->cs);
 	}
 	for (uint64_t b = 0; b < nb; b++) {
 		memset(buf, 0, q->cs);
 		for (uint64_t j = 0; j < per_block && b * per_block + j < total; j++)
-			put_be16(buf + j * 2, 1);
-		ret = pwrite_full(q->fd, buf, q->cs, (rb + b) * q->cs);
+			dl_put_be16(buf + j * 2, 1);
+		ret = dl_pwrite_full(q->fd, buf, q->cs, (rb + b) * q->cs);
 		if (ret)
 			return fail(q, ret, "write a refcount block", (rb + b) * q->cs);
 	}
@@ -659,35 +614,35 @@ static void build_header(const struct dl_qcow2 *q, uint8_t *buf,
 	size_t p = QCOW2_HEADER_LEN;
 
 	memset(buf, 0, q->cs);
-	put_be32(buf + 0, QCOW2_MAGIC);
-	put_be32(buf + 4, QCOW2_VERSION);
+	dl_put_be32(buf + 0, QCOW2_MAGIC);
+	dl_put_be32(buf + 4, QCOW2_VERSION);
 	/* 8: backing_file_offset, 16: backing_file_size, below */
-	put_be32(buf + 20, q->cluster_bits);
-	put_be64(buf + 24, q->size);
-	put_be32(buf + 32, 0);				/* crypt_method */
-	put_be32(buf + 36, (uint32_t)q->l1_entries);
-	put_be64(buf + 40, l1_off);
-	put_be64(buf + 48, rt_off);
-	put_be32(buf + 56, (uint32_t)nt);
-	put_be32(buf + 60, 0);				/* nb_snapshots */
-	put_be64(buf + 64, 0);				/* snapshots_offset */
-	put_be64(buf + 72, 0);				/* incompatible: none */
-	put_be64(buf + 80, 0);				/* compatible */
-	put_be64(buf + 88, 0);				/* autoclear */
-	put_be32(buf + 96, QCOW2_REFCOUNT_ORDER);
-	put_be32(buf + 100, QCOW2_HEADER_LEN);
+	dl_put_be32(buf + 20, q->cluster_bits);
+	dl_put_be64(buf + 24, q->size);
+	dl_put_be32(buf + 32, 0);				/* crypt_method */
+	dl_put_be32(buf + 36, (uint32_t)q->l1_entries);
+	dl_put_be64(buf + 40, l1_off);
+	dl_put_be64(buf + 48, rt_off);
+	dl_put_be32(buf + 56, (uint32_t)nt);
+	dl_put_be32(buf + 60, 0);				/* nb_snapshots */
+	dl_put_be64(buf + 64, 0);				/* snapshots_offset */
+	dl_put_be64(buf + 72, 0);				/* incompatible: none */
+	dl_put_be64(buf + 80, 0);				/* compatible */
+	dl_put_be64(buf + 88, 0);				/* autoclear */
+	dl_put_be32(buf + 96, QCOW2_REFCOUNT_ORDER);
+	dl_put_be32(buf + 100, QCOW2_HEADER_LEN);
 
 	if (q->backing_fmt) {
 		size_t n = strlen(q->backing_fmt);
 
-		put_be32(buf + p, QCOW2_EXT_BACKING_FMT);
-		put_be32(buf + p + 4, (uint32_t)n);
+		dl_put_be32(buf + p, QCOW2_EXT_BACKING_FMT);
+		dl_put_be32(buf + p + 4, (uint32_t)n);
 		memcpy(buf + p + 8, q->backing_fmt, n);
 		p += 8 + round8(n);
 	}
 	if (q->feature_table) {
-		put_be32(buf + p, QCOW2_EXT_FEATURES);
-		put_be32(buf + p + 4, NR_FEATURES * QCOW2_FEATURE_ENTRY);
+		dl_put_be32(buf + p, QCOW2_EXT_FEATURES);
+		dl_put_be32(buf + p + 4, NR_FEATURES * QCOW2_FEATURE_ENTRY);
 		p += 8;
 		for (size_t i = 0; i < NR_FEATURES; i++) {
 			buf[p] = feature_names[i].type;
@@ -698,14 +653,14 @@ static void build_header(const struct dl_qcow2 *q, uint8_t *buf,
 		}
 		p = round8(p);
 	}
-	put_be32(buf + p, QCOW2_EXT_END);
-	put_be32(buf + p + 4, 0);
+	dl_put_be32(buf + p, QCOW2_EXT_END);
+	dl_put_be32(buf + p + 4, 0);
 	p += 8;
 	if (q->backing) {
 		size_t n = strlen(q->backing);
 
-		put_be64(buf + 8, p);
-		put_be32(buf + 16, (uint32_t)n);
+		dl_put_be64(buf + 8, p);
+		dl_put_be32(buf + 16, (uint32_t)n);
 		memcpy(buf + p, q->backing, n);
 	}
 }
@@ -727,15 +682,15 @@ int dl_qcow2_finish(struct dl_qcow2 *q)
 	nl2 = count_l2(q);
 	l2start = q->next_host;
 	l1start = l2start + nl2;
-	l1c = div_round_up(q->l1_entries * 8, q->cs);
+	l1c = dl_div_round_up(q->l1_entries * 8, q->cs);
 	ndata = l1start + l1c;
 	/*
 	 * The refcount blocks count themselves and the table: grow both
 	 * until they cover every cluster, the smallest fixed point.
 	 */
 	for (;;) {
-		uint64_t b = div_round_up(ndata + nt + nb, q->cs / 2);
-		uint64_t t = div_round_up(b * 8, q->cs);
+		uint64_t b = dl_div_round_up(ndata + nt + nb, q->cs / 2);
+		uint64_t t = dl_div_round_up(b * 8, q->cs);
 
 		if (b == nb && t == nt)
 			break;
@@ -769,7 +724,7 @@ int dl_qcow2_finish(struct dl_qcow2 *q)
 		goto out;
 	}
 	build_header(q, buf, l1start * q->cs, ndata * q->cs, nt);
-	ret = pwrite_full(q->fd, buf, q->cs, 0);
+	ret = dl_pwrite_full(q->fd, buf, q->cs, 0);
 	if (ret) {
 		fail(q, ret, "write the header", 0);
 		goto out;

@@ -51,6 +51,36 @@ static inline uint64_t dl_get_le64(const uint8_t *p)
 	return v;
 }
 
+/* Big-endian fields (qcow2), at any alignment. */
+static inline void dl_put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void dl_put_be32(uint8_t *p, uint32_t v)
+{
+	for (unsigned int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static inline void dl_put_be64(uint8_t *p, uint64_t v)
+{
+	for (unsigned int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static inline uint64_t dl_div_round_up(uint64_t a, uint64_t b)
+{
+	return a / b + (a % b != 0);
+}
+
+/*
+ * dl_pwrite_full() - pwrite() all of @len bytes at @off, again after EINTR
+ * and short writes.  Returns 0 or -errno (-ENOSPC when nothing moves).
+ */
+int dl_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
 /*
  * dl_parse_size() - parse a byte count such as "4096", "64K", "1M", "2G".
  * Suffixes K, M, G, T (powers of 1024, upper or lower case, optional "iB"
