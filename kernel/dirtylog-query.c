@@ -13,6 +13,7 @@
 #include <linux/dm-bufio.h>
 #include <linux/math64.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <net/netlink.h>
 
@@ -277,6 +278,7 @@ int dirtylog_md_query(struct dirtylog_md *md, const struct dirtylog_query *q)
 	bool use_active = !q->until, have_act;
 	u64 p, next, b, nxt;
 	u32 i, epoch = 0;
+	unsigned int noio;
 	int r;
 
 	if (q->format != DM_DIRTYLOG_DUMP_EXTENTS && !q->chunk)
@@ -286,7 +288,15 @@ int dirtylog_md_query(struct dirtylog_md *md, const struct dirtylog_query *q)
 	tmp = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
 	act = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
 	qs.cap = DIRTYLOG_MAX_CHECKPOINTS;
-	qs.roots = kvmalloc_array(qs.cap, sizeof(u64), GFP_NOIO);
+	/*
+	 * 32 KiB: NOIO by scope, not by flags.  Before 5.17 kvmalloc() with
+	 * flags other than GFP_KERNEL never falls back to vmalloc (5.15 would
+	 * need an order-3 page, or fail); the scope keeps reclaim off I/O on
+	 * every kernel.
+	 */
+	noio = memalloc_noio_save();
+	qs.roots = kvmalloc_array(qs.cap, sizeof(u64), GFP_KERNEL);
+	memalloc_noio_restore(noio);
 	r = -ENOMEM;
 	if (!acc || !tmp || !act || !qs.roots)
 		goto out_free;
