@@ -15,7 +15,7 @@
 # byte-for-byte unchanged, and then that the pristine copy loads again
 # with the same answers.  Randomised: DL_SEED picks the garbage blocks.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_meta.sh"
+. "$(dirname "$0")/lib-metafixture.sh"
 trap dl_cleanup EXIT
 
 dl_cleanup
@@ -81,7 +81,7 @@ ktap_result $? "remove + recreate over the saved copy gives the same answers"
 klog_reset
 ktap_check "no dirtylog device is left" sh -c '[ -z "$(dmsetup ls | grep -v "No devices")" ]'
 
-# Damage helpers (blk_get, flip_bit, poke, garbage): lib-meta.sh.
+# Damage helpers (blk_get, flip_bit, poke, garbage): lib-metaformat.sh.
 
 # expect_damaged DESC: the metadata device holds pristine metadata with
 # the blocks listed in /tmp/dl-damaged ("block role interval") damaged.

@@ -11,12 +11,12 @@
 # with EILSEQ (and a page cut off by a truncation makes them fail).  A
 # damaged load never writes the metadata device; no oops, hang or warning.
 # The device, the saved answers and the parser of the on-disk format are
-# those of test_corrupt_06.sh (lib_meta.sh), which does hand-picked damage.
+# those of test_corrupt_06.sh (lib-metafixture.sh), which does hand-picked damage.
 # Randomised: DL_SEED (printed); DL_METAFLIP_CASES flip cases (default
 # 150; long mode: thousands), DL_METAFLIP_TRUNC truncation lengths
 # (default 20).
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib_meta.sh"
+. "$(dirname "$0")/lib-metafixture.sh"
 trap 'dmsetup remove dlc >/dev/null 2>&1; dmsetup remove dlslice >/dev/null 2>&1; dl_cleanup; rm -f $IMG $BLK /tmp/dl-refs /tmp/dl-answers /tmp/dl-now /tmp/dl-cases' EXIT
 
 dl_cleanup

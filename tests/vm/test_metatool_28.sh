@@ -15,10 +15,10 @@
 # checkpoint deleted in the middle (cx) and the oldest one deleted (old);
 # bitmap pages in several frozen intervals and in the active one.  The
 # pristine answers are the kernel's before the device was removed; block
-# roles come from the shell parser in lib-meta.sh (independent of the
+# roles come from the shell parser in lib-metaformat.sh (independent of the
 # tool).  Randomised: DL_SEED picks the garbage block.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-meta.sh"
+. "$(dirname "$0")/lib-metaformat.sh"
 T=/tmp/dl-mt
 here=$(cd "$(dirname "$0")" && pwd)
 trap 'dl_cleanup; rm -rf $T' EXIT

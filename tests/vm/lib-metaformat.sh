@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# Shared by the metadata tests (test_corrupt_06.sh, test_metaflip_24.sh
-# through lib_meta.sh, test_metatool_28.sh):
+# The on-disk format in shell, shared by the metadata tests
+# (test_corrupt_06.sh, test_metaflip_24.sh
+# through lib-metafixture.sh, test_metatool_28.sh):
 # parse saved dirtylog metadata and damage single blocks of $DL_META.
 # Callers set BLK to a scratch file name.  Sourced after lib.sh.
 

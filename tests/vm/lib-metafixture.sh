@@ -6,7 +6,7 @@
 # pristine metadata, a parser of the on-disk format that lists every block
 # the metadata reaches with its role, and the check that the saved copy
 # loads again with the same answers.  The parser and the damage helpers
-# are lib-meta.sh's.
+# are lib-metaformat.sh's.
 #
 # The caller sets SAVE_BLOCKS (metadata blocks saved), IMG (the pristine
 # copy), BLK (a scratch block file) and zeroes the metadata device first.
@@ -74,7 +74,7 @@ meta_build() {
 
 # ---------------------------------------------------------------------
 # The on-disk parser (parse_refs) and the damage helpers.
-. "$(dirname "$0")/lib-meta.sh"
+. "$(dirname "$0")/lib-metaformat.sh"
 
 # Intervals each query reads from the metadata device (A is in memory).
 reads_of() {
