@@ -48,8 +48,13 @@ LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
 KSRC := Kbuild VERSION $(wildcard kernel/*.c kernel/*.h include/uapi/linux/*.h)
 LIB_SRC := userspace/dl-util.c userspace/dl-dm.c userspace/dl-nl.c userspace/dl-bmfile.c \
 	userspace/dl-diff.c userspace/dl-qcow2.c userspace/dl-export.c userspace/dl-apply.c \
-	userspace/dl-lvm.c userspace/dl-meta.c userspace/dl-qcow2bm.c
+	userspace/dl-lvm.c userspace/dl-meta.c userspace/dl-qcow2bm.c userspace/dl-backup.c
 LIB_HDR := $(wildcard userspace/*.h include/uapi/linux/*.h)
+# The library layer, compiled once into a static archive that the tool and
+# every test binary link (the sanitizer builds of the fuzz targets compile
+# the sources themselves, with their own flags).
+LIB_OBJ := $(patsubst userspace/%.c,$(BUILD)/lib/%.o,$(LIB_SRC))
+LIBDL   := $(BUILD)/libdirtylog.a
 
 NATIVE_TESTS := $(patsubst tests/native/%.c,$(BUILD)/tests/native/%,$(wildcard tests/native/*.c))
 VM_CTESTS    := $(patsubst tests/vm/%.c,$(BUILD)/tests/vm/%,$(wildcard tests/vm/*.c))
@@ -108,14 +113,22 @@ endif
 
 userspace: $(BUILD)/bin/dirtylogctl
 
-$(BUILD)/bin/dirtylogctl: userspace/dirtylogctl.c userspace/dirtylogctl-diff.c \
-		userspace/dirtylogctl-meta.c userspace/dirtylogctl-activate.c \
-		$(LIB_SRC) $(LIB_HDR) VERSION
+$(BUILD)/lib/%.o: userspace/%.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBDL): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+TOOL_SRC := userspace/dirtylogctl.c userspace/dirtylogctl-dev.c userspace/dirtylogctl-map.c \
+	userspace/dirtylogctl-diff.c userspace/dirtylogctl-meta.c \
+	userspace/dirtylogctl-activate.c userspace/dirtylogctl-backup.c
+
+$(BUILD)/bin/dirtylogctl: $(TOOL_SRC) $(LIBDL) $(LIB_HDR) VERSION
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DDL_VERSION='"$(VERSION)"' $(LDFLAGS) -o $@ \
-		userspace/dirtylogctl.c userspace/dirtylogctl-diff.c \
-		userspace/dirtylogctl-meta.c userspace/dirtylogctl-activate.c \
-		$(LIB_SRC) $(LDLIBS)
+		$(TOOL_SRC) $(LIBDL) $(LDLIBS)
 
 tests: $(NATIVE_TESTS) $(VM_CTESTS) $(RIG_PROGS)
 
@@ -134,21 +147,21 @@ $(KSELFTEST)/kselftest_harness.h:
 	cp $(KSELFTEST)/tmp/*/tools/testing/selftests/kselftest_harness.h $@
 	rm -rf $(KSELFTEST)/tmp
 
-$(BUILD)/tests/native/%: tests/native/%.c $(LIB_SRC) $(LIB_HDR) $(KSELFTEST)/kselftest_harness.h
+$(BUILD)/tests/native/%: tests/native/%.c $(LIBDL) $(LIB_HDR) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIBDL) $(LDLIBS)
 
-$(BUILD)/tests/rig/dl_difftool: tests/rig/dl_difftool.c userspace/dl-diff.c userspace/dl-bmfile.c userspace/dl-util.c $(LIB_HDR)
+$(BUILD)/tests/rig/dl_difftool: tests/rig/dl_difftool.c $(LIBDL) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< userspace/dl-diff.c userspace/dl-bmfile.c userspace/dl-util.c
+	$(CC) $(CFLAGS) -o $@ $< $(LIBDL)
 
-$(BUILD)/tests/vm/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(wildcard tests/vm/*.h) $(KSELFTEST)/kselftest_harness.h
+$(BUILD)/tests/vm/%: tests/vm/%.c $(LIBDL) $(LIB_HDR) $(wildcard tests/vm/*.h) $(KSELFTEST)/kselftest_harness.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIBDL) $(LDLIBS)
 
-$(BUILD)/tests/rig/%: tests/rig/%.c $(LIB_SRC) $(LIB_HDR)
+$(BUILD)/tests/rig/%: tests/rig/%.c $(LIBDL) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBDL) $(LDLIBS)
 
 # Fuzzing (tests/fuzz, Documentation/testing.rst "Hostile input").  The
 # corpus replay is a native test built with ASan and UBSan; "make fuzz"
@@ -168,9 +181,9 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(LIB_SRC) $(LIB_HDR
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(filter-out -O2,$(CFLAGS)) -O1 -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
-$(BUILD)/fuzz/dl_fuzz_seeds: tests/fuzz/dl_fuzz_seeds.c $(LIB_SRC) $(LIB_HDR)
+$(BUILD)/fuzz/dl_fuzz_seeds: tests/fuzz/dl_fuzz_seeds.c $(LIBDL) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBDL) $(LDLIBS)
 
 .PHONY: fuzz fuzz-seeds
 fuzz: $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_NAMES))

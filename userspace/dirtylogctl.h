@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * What the parts of dirtylogctl share: the run's context, exit codes,
- * option parsing and error reporting (dirtylogctl.c), and the commands
- * kept in their own files (dirtylogctl-diff.c: export, apply, verify,
- * revert; dirtylogctl-meta.c: metadata check, dump, repair;
- * dirtylogctl-activate.c: activate, deactivate).
+ * option parsing, error reporting and small helpers (dirtylogctl.c, which
+ * also holds the command table, help and main()), and the commands, in
+ * files of their own: dirtylogctl-dev.c (create, remove, status,
+ * checkpoint create|list|delete, reset, mark-dirty, monitor),
+ * dirtylogctl-map.c (dirty, show, merge), dirtylogctl-diff.c (export,
+ * apply, verify, revert), dirtylogctl-meta.c (metadata check, dump,
+ * repair), dirtylogctl-activate.c (activate, deactivate) and
+ * dirtylogctl-backup.c (backup begin, backup end).
  */
 #ifndef DIRTYLOGCTL_H
 #define DIRTYLOGCTL_H
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "dl-nl.h"
@@ -71,6 +77,35 @@ struct range_args {
 int range_opt(int c, struct range_args *r);
 /* @s as a JSON string on stdout (dl_json_str() for another stream). */
 void json_str(const char *s);
+/* A DEVICE argument (name, MAJOR:MINOR, or a uuid with --uuid). */
+int parse_sel(struct dl_ctx *ctx, const char *arg, struct dl_nl_sel *sel);
+/* A decimal u64: 0, or -1 when @s is not one. */
+int parse_u64(const char *s, uint64_t *v);
+/* "rw", "invalid", "fail" for enum dm_dirtylog_state. */
+const char *state_name(uint32_t state);
+
+/* A growing array of @size-byte items. */
+struct vec {
+	void *items;
+	size_t n, cap, size;
+};
+void *vec_push(struct vec *v);
+/* Empty @arg (a struct vec), for the dumps' restart callbacks. */
+void vec_clear(void *arg);
+void vec_free(struct vec *v);
+
+int cmd_create(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_remove(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_status(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_ckpt_create(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_ckpt_list(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_ckpt_delete(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_reset(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_mark_dirty(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_monitor(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_dirty(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_show(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_merge(struct dl_ctx *ctx, int argc, char **argv);
 
 int cmd_export(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_apply(struct dl_ctx *ctx, int argc, char **argv);
@@ -81,5 +116,7 @@ int cmd_meta_dump(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_meta_repair(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_activate(struct dl_ctx *ctx, int argc, char **argv);
 int cmd_deactivate(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_backup_begin(struct dl_ctx *ctx, int argc, char **argv);
+int cmd_backup_end(struct dl_ctx *ctx, int argc, char **argv);
 
 #endif /* DIRTYLOGCTL_H */

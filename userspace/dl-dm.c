@@ -501,6 +501,25 @@ int dl_dm_devnum(const char *name, uint32_t *major, uint32_t *minor,
 	return r;
 }
 
+int dl_dm_state(const char *name, bool *suspended, bool *inactive, char *err,
+		size_t errlen)
+{
+	struct dm_info info;
+	int r = dl_dm_dev_info(name, &info, err, errlen);
+
+	if (!r) {
+		*suspended = info.suspended;
+		*inactive = info.inactive_table;
+	}
+	return r;
+}
+
+int dl_dm_clear(const char *name, char *err, size_t errlen)
+{
+	return dl_dm_simple(DM_DEVICE_CLEAR, name, false, "clear the inactive table of",
+			    err, errlen);
+}
+
 int dl_dm_name_uuid(uint32_t major, uint32_t minor, char *name, size_t namelen,
 		    char *uuid, size_t uuidlen, char *err, size_t errlen)
 {

@@ -97,6 +97,11 @@ int dl_dm_resume(const char *name, char *err, size_t errlen);
 int dl_dm_remove_any(const char *name, char *err, size_t errlen);
 int dl_dm_devnum(const char *name, uint32_t *major, uint32_t *minor,
 		 char *err, size_t errlen);
+/* Is @name suspended, does it have an inactive (loaded) table? */
+int dl_dm_state(const char *name, bool *suspended, bool *inactive, char *err,
+		size_t errlen);
+/* Drop the inactive table of @name ("dmsetup clear"). */
+int dl_dm_clear(const char *name, char *err, size_t errlen);
 int dl_dm_open_count(const char *name, int *count, char *err, size_t errlen);
 int dl_dm_table(const char *name, char *target, size_t targetlen,
 		char *params, size_t paramslen, uint64_t *sectors,

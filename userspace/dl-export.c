@@ -41,6 +41,7 @@
 #include "dl-diff.h"
 #include "dl-dm.h"
 #include "dl-lvm.h"
+#include "dl-pit.h"
 #include "dl-qcow2.h"
 
 #define SEG_BYTES	(1u << 20)
@@ -184,17 +185,6 @@ static uint64_t dmap_next(const struct dmap *m, uint64_t b)
 /* ---------------------------------------------------------------------- */
 /* Point-in-time snapshot */
 
-struct pit {
-	char dev[DL_NL_DEV_NAME_LEN];
-	char params[512];	/* NAME's own table */
-	uint64_t sectors;
-	uint32_t data_major, data_minor;
-	char origin[DL_NL_DEV_NAME_LEN + 8], snap[DL_NL_DEV_NAME_LEN + 8];
-	char path[PATH_MAX];	/* the snapshot's node */
-	bool origin_made, reloaded, snap_made;
-	bool lvm_mode;		/* an LVM snapshot (--lvm) instead */
-	struct dl_lvm lvm;
-};
 
 /* Replace the second word of a dirtylog table (the data device). */
 static int swap_data(const char *params, uint32_t major, uint32_t minor,
@@ -311,7 +301,7 @@ static bool child_removed(pid_t kid)
 	return WIFEXITED(st) && !WEXITSTATUS(st);
 }
 
-static int pit_release(struct pit *p, char *err, size_t errlen)
+int dl_pit_release(struct dl_pit *p, char *err, size_t errlen)
 {
 	char e2[256];
 	int r = 0, r2;
@@ -366,7 +356,7 @@ static int pit_release(struct pit *p, char *err, size_t errlen)
 }
 
 /* NAME's table and its data device. */
-static int pit_table(struct pit *p, const char *dev, char *err, size_t errlen)
+static int pit_table(struct dl_pit *p, const char *dev, char *err, size_t errlen)
 {
 	char target[64];
 	int r;
@@ -395,7 +385,7 @@ static int pit_table(struct pit *p, const char *dev, char *err, size_t errlen)
  * snapshot's size; when it is only the default (@cow_default), no more
  * than the VG has free.
  */
-static int pit_take_lvm(struct pit *p, const char *dev, uint64_t cow_bytes,
+int dl_pit_take_lvm(struct dl_pit *p, const char *dev, uint64_t cow_bytes,
 			bool cow_default,
 			int (*instant)(void *arg, char *err, size_t errlen),
 			void *arg, char *err, size_t errlen)
@@ -435,7 +425,7 @@ static int pit_take_lvm(struct pit *p, const char *dev, uint64_t cow_bytes,
 		r = dl_lvm_wait_node(&p->lvm, err, errlen);
 	if (!r)
 		snprintf(p->path, sizeof(p->path), "%s", p->lvm.path);
-	if (r && pit_release(p, e2, sizeof(e2)))
+	if (r && dl_pit_release(p, e2, sizeof(e2)))
 		fprintf(stderr, "dirtylogctl export: also cannot remove the snapshot LV %s/%s: %s\n",
 			p->lvm.vg, p->lvm.snap, e2);
 	return r;
@@ -445,7 +435,7 @@ static int pit_take_lvm(struct pit *p, const char *dev, uint64_t cow_bytes,
  * Build the snapshot and call @instant(@arg) while NAME is suspended.  On
  * failure everything built is removed again.
  */
-static int pit_take(struct pit *p, const char *dev, const char *cow,
+int dl_pit_take(struct dl_pit *p, const char *dev, const char *cow,
 		    uint64_t cow_bytes,
 		    int (*instant)(void *arg, char *err, size_t errlen), void *arg,
 		    char *err, size_t errlen)
@@ -515,7 +505,7 @@ out:
 	if (hold >= 0)
 		close(hold);
 	if (r)
-		pit_release(p, e2, sizeof(e2));
+		dl_pit_release(p, e2, sizeof(e2));
 	return r;
 }
 
@@ -955,7 +945,6 @@ static int write_sidecar(const struct dl_export_opts *o,
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 16];
 	FILE *f;
-	int r = 0;
 
 	if (snprintf(path, sizeof(path), "%s.json", o->output) >= (int)sizeof(path))
 		return dl_fail(err, errlen, ENAMETOOLONG, "output name too long");
@@ -979,15 +968,7 @@ static int write_sidecar(const struct dl_export_opts *o,
 		",\"data_bytes\":%" PRIu64 ",\"zero_bytes\":%" PRIu64 "}\n",
 		res->new_id, o->fuzzy ? "true" : "false", res->dirty_blocks,
 		res->data_bytes, res->zero_bytes);
-	if (fflush(f) || fsync(fileno(f)))
-		r = dl_fail(err, errlen, errno, "cannot write %s: %s", tmp, strerror(errno));
-	if (fclose(f) && !r)
-		r = dl_fail(err, errlen, errno, "cannot write %s: %s", tmp, strerror(errno));
-	if (!r && rename(tmp, path))
-		r = dl_fail(err, errlen, errno, "cannot rename %s: %s", tmp, strerror(errno));
-	if (r)
-		unlink(tmp);
-	return r;
+	return dl_commit_file(f, tmp, path, err, errlen);
 }
 
 struct ckpt_ids {
@@ -1060,7 +1041,7 @@ int dl_export(struct dl_nl *nl, const struct dl_export_opts *o,
 	struct dl_diff_info info;
 	struct dmap m = { 0 };
 	struct sink sk = { .fmt = o->format, .err = err, .errlen = errlen };
-	struct pit pit;
+	struct dl_pit pit;
 	struct dl_nl_dev dev;
 	char tmp[PATH_MAX], e2[512];
 	const char *src;
@@ -1136,10 +1117,10 @@ int dl_export(struct dl_nl *nl, const struct dl_export_opts *o,
 				cow = size + COW_MIN_BYTES;
 		}
 		if (o->lvm)
-			r = pit_take_lvm(&pit, o->device, cow, !o->cow_bytes,
+			r = dl_pit_take_lvm(&pit, o->device, cow, !o->cow_bytes,
 					 make_checkpoint, &ia, err, errlen);
 		else
-			r = pit_take(&pit, o->device, o->cow, cow, make_checkpoint, &ia,
+			r = dl_pit_take(&pit, o->device, o->cow, cow, make_checkpoint, &ia,
 				     err, errlen);
 		if (r) {
 			made = ia.id != 0;
@@ -1230,7 +1211,7 @@ out:
 		close(in);
 	sink_free(&sk);
 	if (have_pit) {
-		int r2 = pit_release(&pit, e2, sizeof(e2));
+		int r2 = dl_pit_release(&pit, e2, sizeof(e2));
 
 		if (r2 && !r) {
 			r = dl_fail(err, errlen, -r2, "cannot remove the export snapshot: %s", e2);

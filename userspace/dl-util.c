@@ -116,3 +116,19 @@ int dl_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 	}
 	return 0;
 }
+
+int dl_commit_file(FILE *f, const char *tmp, const char *path, char *err,
+		   size_t errlen)
+{
+	int r = 0;
+
+	if (fflush(f) || fsync(fileno(f)))
+		r = dl_fail(err, errlen, errno, "cannot write %s: %s", tmp, strerror(errno));
+	if (fclose(f) && !r)
+		r = dl_fail(err, errlen, errno, "cannot write %s: %s", tmp, strerror(errno));
+	if (!r && rename(tmp, path))
+		r = dl_fail(err, errlen, errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if (r)
+		unlink(tmp);
+	return r;
+}

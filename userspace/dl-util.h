@@ -82,6 +82,14 @@ static inline uint64_t dl_div_round_up(uint64_t a, uint64_t b)
 int dl_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /*
+ * dl_commit_file() - finish a file written as @tmp through @f: flush,
+ * fsync, close, rename to @path.  On any failure @tmp is removed.
+ * Returns 0 or -errno with a reason in @err.
+ */
+int dl_commit_file(FILE *f, const char *tmp, const char *path, char *err,
+		   size_t errlen);
+
+/*
  * dl_parse_size() - parse a byte count such as "4096", "64K", "1M", "2G".
  * Suffixes K, M, G, T (powers of 1024, upper or lower case, optional "iB"
  * or "B") are accepted.  Returns 0 and stores the value, or -1 on a
