@@ -5,7 +5,8 @@
 # QEMU and libnbd tools as the client.
 #
 # 1. On a 4 KiB-block device: a full backup (no bitmap) copied with
-#    nbdcopy equals the frozen snapshot; then, under a running writer, a
+#    nbdcopy equals the frozen snapshot; then, under a writer running
+#    while each backup is served (bursts of 48 writes), a
 #    chain of three incrementals: each served bitmap, read with
 #    "nbdinfo --map=qemu:dirty-bitmap:CKPT", is exactly the blocks of
 #    "dirtylogctl dirty --since CKPT --until NEW"; base:allocation is
@@ -136,16 +137,25 @@ ktap_result $? "nbdcopy of the full backup equals the snapshot$(head -c 200 $t/c
 dirtylogctl backup end ba36 >$t/e0.out 2>&1 && has_ckpt ba36 c0 && nothing_left ba36
 ktap_result $? "backup end keeps c0 and leaves nothing: $(cat $t/e0.out)"
 
-fio --name=w --filename=$dev --rw=randwrite --bs=4k --size=32m \
-	--direct=1 --ioengine=libaio --iodepth=2 --rate=32k --time_based \
-	--runtime=3600 --randrepeat=0 >/dev/null 2>&1 &
-wpid=$!
-sleep 1
+# The writer: bursts of 48 random 4 KiB writes, one started as each
+# backup begins, so that it writes while the backup is served and pulled
+# (through the snapshot's copy-on-write).  Bursts, not a steady rate: the
+# pull spawns a qemu-img per extent, and a steady writer under TCG made
+# each interval larger than the last.
+burst() {
+	fio --name=w --filename=$dev --rw=randwrite --bs=4k --size=32m \
+		--direct=1 --ioengine=libaio --iodepth=2 --rate_iops=16 \
+		--number_ios=48 --randrepeat=0 >/dev/null 2>&1 &
+	wpid=$!
+}
+burst
+wait $wpid
 prev=c0
 for i in 1 2 3; do
-	sleep 2
 	new=c$i
 	dirtylogctl --json backup begin ba36 --since $prev --checkpoint $new >$t/b$i.json 2>$t/b$i.err
+	wait $wpid 2>/dev/null
+	burst
 	uri=$(jfield uri $t/b$i.json)
 	ctx=$(jfield context $t/b$i.json)
 	[ -n "$uri" ] && [ "$ctx" = "qemu:dirty-bitmap:$prev" ]
@@ -179,7 +189,6 @@ for i in 1 2 3; do
 	ktap_result $? "$new: backup end keeps the checkpoint, leaves nothing"
 	prev=$new
 done
-kill $wpid
 wait $wpid 2>/dev/null
 # The documented example (Documentation/examples/pull-backup.sh), with
 # the writer stopped: the copy then equals the live device.
