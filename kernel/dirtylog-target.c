@@ -24,12 +24,14 @@
  *   store->md_sem (rwsem): read by every user of store->md except map(),
  *	write to replace md when a reload recovers failed metadata.
  *   md->lock (inside dirtylog-metadata.c).
- *   inflight->lock (per-CPU spinlock, irq-safe): the writes in flight.
+ *   inflight->lock (per-CPU spinlock, irq-safe): the writes in flight that
+ *	found no free slot (see struct dirtylog_inflight).
  *   store->deferred_lock (spinlock, irq-safe): deferred bios and requests.
- * map() takes only its CPU's inflight lock (uncontended but for end_io on
- * another CPU) and rcu_read_lock().
+ * map() takes no lock but rcu_read_lock() while its CPU has a free
+ * in-flight slot, else that CPU's inflight lock.
  */
 
+#include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -62,10 +64,38 @@ static const char *const dirtylog_state_names[] = {
 	[DIRTYLOG_STATE_FAIL] = "fail",
 };
 
+/*
+ * Writes in flight, per CPU, so that a checkpoint can mark them in the new
+ * interval (collect_inflight()).  A write takes a slot of the CPU map()
+ * runs on without a lock: an atomic bit in @busy reserves it, then map()
+ * stores the range, @count last (release), and end_io clears @count
+ * before it releases the bit.  A checkpoint reads every slot's @count
+ * (acquire), then @block, then @count again, and takes the pair only if
+ * the count is unchanged; a count of 0 is a slot being filled or emptied,
+ * whose write either sees the new bitmap or has completed.  When all of a
+ * CPU's slots are busy, the write goes on the CPU's list instead (a range
+ * of more blocks than a word counts, too).
+ */
+#define DIRTYLOG_INFLIGHT_SLOTS	BITS_PER_LONG
+
+struct dirtylog_slot {
+	u64 block;
+	/* 0: free, or being filled or emptied; a word, for release/acquire */
+	unsigned long count;
+};
+
 struct dirtylog_inflight {
+	unsigned long busy;	/* bit i: slot[i] is reserved */
+	struct dirtylog_slot slot[DIRTYLOG_INFLIGHT_SLOTS];
 	spinlock_t lock;	/* protects list and count */
 	struct list_head list;	/* struct dirtylog_pb of writes in flight */
 	unsigned int count;
+};
+
+/* How a write in flight is tracked (struct dirtylog_pb.how). */
+enum {
+	DIRTYLOG_PB_UNTRACKED = -2,
+	DIRTYLOG_PB_LISTED = -1,	/* on the CPU's list; >= 0: a slot */
 };
 
 struct dirtylog_pb {
@@ -73,7 +103,7 @@ struct dirtylog_pb {
 	u64 block;
 	u64 count;
 	int cpu;
-	bool tracked;
+	int how;		/* DIRTYLOG_PB_*, or the slot number */
 };
 
 enum dirtylog_req_op {
@@ -316,16 +346,29 @@ static struct dirtylog_store *store_create(struct dm_target *ti,
 static void inflight_add(struct dirtylog_store *st, struct dirtylog_pb *pb)
 {
 	struct dirtylog_inflight *inf;
-	unsigned long flags;
+	unsigned long flags, busy, i;
 
-	pb->cpu = get_cpu();
+	/* Any CPU's slots would do: the bit operations are atomic. */
+	pb->cpu = raw_smp_processor_id();
 	inf = per_cpu_ptr(st->inflight, pb->cpu);
+	for (;;) {
+		busy = READ_ONCE(inf->busy);
+		if (busy == ~0UL || pb->count > ULONG_MAX)
+			break;
+		i = ffz(busy);
+		if (!test_and_set_bit(i, &inf->busy)) {
+			WRITE_ONCE(inf->slot[i].block, pb->block);
+			/* Pairs with smp_load_acquire() in collect_inflight(). */
+			smp_store_release(&inf->slot[i].count, pb->count);
+			pb->how = i;
+			return;
+		}
+	}
 	spin_lock_irqsave(&inf->lock, flags);
 	list_add_tail(&pb->list, &inf->list);
 	inf->count++;
 	spin_unlock_irqrestore(&inf->lock, flags);
-	put_cpu();
-	pb->tracked = true;
+	pb->how = DIRTYLOG_PB_LISTED;
 }
 
 static void inflight_del(struct dirtylog_store *st, struct dirtylog_pb *pb)
@@ -333,11 +376,17 @@ static void inflight_del(struct dirtylog_store *st, struct dirtylog_pb *pb)
 	struct dirtylog_inflight *inf = per_cpu_ptr(st->inflight, pb->cpu);
 	unsigned long flags;
 
-	spin_lock_irqsave(&inf->lock, flags);
-	list_del(&pb->list);
-	inf->count--;
-	spin_unlock_irqrestore(&inf->lock, flags);
-	pb->tracked = false;
+	if (pb->how >= 0) {
+		WRITE_ONCE(inf->slot[pb->how].count, 0);
+		/* Release: the slot is empty before anyone can take it. */
+		clear_bit_unlock(pb->how, &inf->busy);
+	} else {
+		spin_lock_irqsave(&inf->lock, flags);
+		list_del(&pb->list);
+		inf->count--;
+		spin_unlock_irqrestore(&inf->lock, flags);
+	}
+	pb->how = DIRTYLOG_PB_UNTRACKED;
 }
 
 struct dirtylog_range {
@@ -347,8 +396,11 @@ struct dirtylog_range {
 /*
  * Checkpoint collect callback: mark every write still in flight in the new
  * interval.  The new (empty) active bitmap is already visible to map() and
- * synchronize_rcu() has run, so a write missing from these lists saw the
- * new bitmap and is deferred to the worker, which marks it there.
+ * an RCU grace period has passed since (swap_active()): map() registers a
+ * write before its RCU read section tests the bitmap, so a write that saw
+ * the old bitmap is visible here, in a slot or on a list, unless it has
+ * completed; one missing saw the new bitmap and is deferred to the worker,
+ * which marks it there.
  */
 static int collect_inflight(void *ctx, struct dirtylog_md *md)
 {
@@ -362,6 +414,23 @@ static int collect_inflight(void *ctx, struct dirtylog_md *md)
 	for_each_possible_cpu(cpu) {
 		struct dirtylog_inflight *inf = per_cpu_ptr(st->inflight, cpu);
 
+		for (i = 0; i < DIRTYLOG_INFLIGHT_SLOTS && !err; i++) {
+			struct dirtylog_slot *sl = &inf->slot[i];
+			/* Pairs with smp_store_release() in inflight_add(). */
+			unsigned long count = smp_load_acquire(&sl->count);
+			u64 block = READ_ONCE(sl->block);
+
+			/*
+			 * Unchanged count: @block is that write's (a slot
+			 * reused meanwhile with the same count holds a write
+			 * in flight, just as good).
+			 */
+			smp_rmb();
+			if (count && READ_ONCE(sl->count) == count)
+				err = dirtylog_md_mark_locked(md, block, count);
+		}
+		if (err)
+			break;
 		for (;;) {
 			spin_lock_irqsave(&inf->lock, flags);
 			if (inf->count <= cap)
@@ -472,6 +541,7 @@ static void process_bios(struct dirtylog_store *st, struct bio_list *bios)
 	struct bio_list ready = BIO_EMPTY_LIST;		/* marks durable */
 	struct bio_list marked = BIO_EMPTY_LIST;	/* marks pending */
 	struct bio_list failed = BIO_EMPTY_LIST;
+	struct blk_plug plug;
 	struct bio *bio;
 	int r, err = 0;
 
@@ -534,9 +604,11 @@ static void process_bios(struct dirtylog_store *st, struct bio_list *bios)
 	}
 	bio_list_merge(bios, &ready);
 submit:
-	/* Already remapped by map(). */
+	/* Already remapped by map(); plugged, so they reach the queue together. */
+	blk_start_plug(&plug);
 	while ((bio = bio_list_pop(bios)))
 		submit_bio_noacct(bio);
+	blk_finish_plug(&plug);
 }
 
 static int do_request(struct dirtylog_store *st, struct dirtylog_req *rq)
@@ -1262,7 +1334,7 @@ static int dirtylog_map(struct dm_target *ti, struct bio *bio)
 	sector_t offset;
 	bool marked;
 
-	pb->tracked = false;
+	pb->how = DIRTYLOG_PB_UNTRACKED;
 	if (!op_is_write(bio_op(bio)) || !bio_sectors(bio)) {
 		remap(dc, bio);
 		return DM_MAPIO_REMAPPED;
@@ -1276,22 +1348,25 @@ static int dirtylog_map(struct dm_target *ti, struct bio *bio)
 	pb->count = ((offset + bio_sectors(bio) - 1) >> dc->block_shift) -
 		    pb->block + 1;
 	/*
-	 * Untracked (invalid state) writes are listed too: a reset followed
+	 * Untracked (invalid state) writes are registered too: a reset followed
 	 * by a checkpoint must find them if they are still in flight.
 	 */
 	inflight_add(st, pb);
+	/*
+	 * The state too is read inside the RCU read section: a checkpoint's
+	 * grace period then orders it after the registration above.
+	 */
+	rcu_read_lock();
 	if (atomic_read(&st->state) == DIRTYLOG_STATE_INVALID) {
+		rcu_read_unlock();
 		remap(dc, bio);
 		return DM_MAPIO_REMAPPED;
 	}
-
 	marked = false;
-	if (pb->count <= DIRTYLOG_FASTPATH_MAX_BLOCKS) {
-		rcu_read_lock();
+	if (pb->count <= DIRTYLOG_FASTPATH_MAX_BLOCKS)
 		marked = dirtylog_md_test_range(rcu_dereference(st->md),
 						pb->block, pb->count);
-		rcu_read_unlock();
-	}
+	rcu_read_unlock();
 	remap(dc, bio);
 	if (marked)
 		return DM_MAPIO_REMAPPED;
@@ -1309,7 +1384,7 @@ static int dirtylog_end_io(struct dm_target *ti, struct bio *bio,
 	struct dirtylog_c *dc = ti->private;
 	struct dirtylog_pb *pb = dm_per_bio_data(bio, sizeof(*pb));
 
-	if (pb->tracked)
+	if (pb->how != DIRTYLOG_PB_UNTRACKED)
 		inflight_del(dc->store, pb);
 	return DM_ENDIO_DONE;
 }
