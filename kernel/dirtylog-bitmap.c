@@ -160,6 +160,13 @@ bool dirtylog_bitmap_test_range(struct dirtylog_bitmap *bm, u64 block,
 
 	if (end > bm->nr_blocks || end < block)
 		return false;
+	if (count == 1) {	/* the common case: one block, one bit */
+		u32 bit;
+		u64 p = div_u64_rem(block, DIRTYLOG_BITS_PER_PAGE, &bit);
+		unsigned long *page = rcu_dereference(bm->pages[p]);
+
+		return page && test_bit(bit, page);
+	}
 	while (block < end) {
 		u32 bit;
 		u64 p = div_u64_rem(block, DIRTYLOG_BITS_PER_PAGE, &bit);
@@ -235,21 +242,27 @@ void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,
 			     const unsigned long *src, unsigned long **spare)
 {
 	unsigned long *dst = rcu_dereference_protected(bm->pages[page], 1);
+	unsigned long add;
 	unsigned int i;
-	u64 before = 0, after;
+	u64 added;
 
 	if (!dst) {
 		dst = *spare;
 		*spare = NULL;
 		memcpy(dst, src, DIRTYLOG_PAGE_BITMAP_BYTES);
-		after = bitmap_weight(dst, DIRTYLOG_BITS_PER_PAGE);
+		added = bitmap_weight(dst, DIRTYLOG_BITS_PER_PAGE);
 		/* Pairs with rcu_dereference() in dirtylog_bitmap_test_range(). */
 		rcu_assign_pointer(bm->pages[page], dst);
 	} else {
-		before = bitmap_weight(dst, DIRTYLOG_BITS_PER_PAGE);
-		for (i = 0; i < DIRTYLOG_PAGE_LONGS; i++)
-			WRITE_ONCE(dst[i], dst[i] | src[i]);
-		after = bitmap_weight(dst, DIRTYLOG_BITS_PER_PAGE);
+		/* One pass: only words that gain bits are written and counted. */
+		added = 0;
+		for (i = 0; i < DIRTYLOG_PAGE_LONGS; i++) {
+			add = src[i] & ~dst[i];
+			if (add) {
+				WRITE_ONCE(dst[i], dst[i] | add);
+				added += hweight_long(add);
+			}
+		}
 	}
-	WRITE_ONCE(bm->nr_set, bm->nr_set + after - before);
+	WRITE_ONCE(bm->nr_set, bm->nr_set + added);
 }

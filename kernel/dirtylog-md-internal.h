@@ -88,6 +88,15 @@ struct dirtylog_disk_page {
 	__u8 bits[DIRTYLOG_PAGE_BITMAP_BYTES];
 } __packed;
 
+/*
+ * Blocks are built in place in their dm-bufio buffers (dirtylog_new_block()):
+ * each filled structure must cover the whole block, or the rest be zeroed.
+ */
+static_assert(sizeof(struct dirtylog_disk_table) == DIRTYLOG_META_BLOCK_SIZE);
+static_assert(sizeof(struct dirtylog_disk_node) == DIRTYLOG_META_BLOCK_SIZE);
+static_assert(sizeof(struct dirtylog_disk_page) == DIRTYLOG_META_BLOCK_SIZE);
+static_assert(sizeof(struct dirtylog_disk_sb) <= DIRTYLOG_META_BLOCK_SIZE);
+
 struct dirtylog_ckpt {
 	char name[DIRTYLOG_NAME_MAX + 1];
 	u64 id;
@@ -123,6 +132,7 @@ struct dirtylog_md {
 	u32 flags;
 	u64 next_ckpt_id;
 	bool failed;		/* a metadata write failed: refuse everything */
+	u64 nr_commits;		/* commits that wrote something, since open */
 
 	u32 nr_ckpts;
 	u64 latest_id;		/* id of the newest checkpoint, 0 if none */
@@ -199,8 +209,8 @@ int dirtylog_read_block(struct dirtylog_md *md, u64 b, u32 magic, void *dst);
 const void *dirtylog_get_block(struct dirtylog_md *md, u64 b, u32 magic,
 			       struct dm_buffer **bufp);
 void dirtylog_bufio_alloc(struct dm_buffer *buf);
-int dirtylog_write_block(struct dirtylog_md *md, u64 b, u32 magic,
-			 const void *src);
+void *dirtylog_new_block(struct dirtylog_md *md, u64 b, struct dm_buffer **bufp);
+void dirtylog_seal_new_block(struct dm_buffer *buf, void *data, u32 magic);
 
 /* dirtylog-space.c: space map (calls nothing above it) */
 int dirtylog_sm_alloc(struct dirtylog_md *md);
@@ -235,7 +245,7 @@ int dirtylog_tree_lookup(struct dirtylog_md *md, u64 root, u32 depth,
 int dirtylog_read_page_bits(struct dirtylog_md *md, u64 b, unsigned long *bits,
 			    void *scratch);
 int dirtylog_write_page_bits(struct dirtylog_md *md, u64 b,
-			     const unsigned long *bits, void *scratch);
+			     const unsigned long *bits);
 int dirtylog_write_node(struct dirtylog_md *md, u64 b, u32 level,
 			const u64 *entries, u32 n);
 int dirtylog_merge_trees(struct dirtylog_md *md, u64 a, u64 b, u32 level,

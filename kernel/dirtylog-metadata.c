@@ -16,20 +16,34 @@
  * the active interval.  The interval before the oldest checkpoint is never
  * queried and so never kept.
  *
- * Commit: every change writes new blocks only (a block reachable from the
- * committed superblock is never overwritten) and makes them durable, then
- * writes the superblock and makes it durable.  In terms of requests the
- * metadata device sees: the new blocks, FLUSH (dm_bufio_write_dirty_buffers()
- * ends with one), FLUSH (dm_bufio_issue_flush()), the superblock, FLUSH,
- * FLUSH: two of the four flushes are redundant (the write-path issue #19
- * removes them).  A crash at any instant leaves either the old or the new
- * superblock, each referring to intact blocks.  This relies
- * on the metadata device writing a 4 KiB block atomically, as dm-era and
- * dm-thin also do.
+ * Commit: every change writes new blocks (a block reachable from the
+ * committed superblock is not overwritten, with one exception below) and
+ * makes them durable, then writes the superblock and makes it durable.  In
+ * terms of requests the metadata device sees: the new blocks, FLUSH, the
+ * superblock, FLUSH.  Both flushes are the one
+ * dm_bufio_write_dirty_buffers() ends with: its contract is that every
+ * buffer dirtied before the call is on disk when it returns, so it waits
+ * for the writes and then flushes the device's cache.  A crash at any
+ * instant leaves either the old or the new superblock, each referring to
+ * intact blocks.
+ *
+ * The exception: a bitmap page of the active interval that already has a
+ * block is rewritten in that block when a commit only adds marks (no
+ * checkpoint operation in it).  Its bits only go from 0 to 1 and nothing
+ * else refers to it (checkpoint creation starts a new tree; frozen trees
+ * never share a page with the active one; queries read the active
+ * interval from memory), so a crash leaves each such page with or without
+ * the new marks, both of them states whose writes were not issued yet:
+ * at worst a block is marked whose write never happened, as when a crash
+ * follows a commit.  A commit that touches only such pages is one round:
+ * the pages, FLUSH.  All of this relies on the metadata device writing a
+ * 4 KiB block atomically, as dm-era and dm-thin do for their superblocks;
+ * a torn page fails its checksum at load (metadata repair then makes that
+ * page all dirty).
  *
  * Locking: md->lock (a mutex) protects all fields of struct dirtylog_md
  * except @active, which map() reads under RCU; it is only replaced with the
- * lock held, followed by synchronize_rcu() before the old bitmap is freed.
+ * lock held, followed by an RCU grace period before the old bitmap is freed.
  * Lock order: md->lock, then the target's per-CPU in-flight locks (taken
  * inside the checkpoint collect callback).
  */
@@ -259,6 +273,7 @@ static int pending_or_page(struct dirtylog_md *md, u64 p,
 static int write_table(struct dirtylog_md *md)
 {
 	struct dirtylog_disk_table *tb;
+	struct dm_buffer *buf;
 	u32 nr = DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES);
 	u64 *blocks = NULL;
 	u32 i, k;
@@ -275,8 +290,12 @@ static int write_table(struct dirtylog_md *md)
 			return r;
 		}
 	}
-	tb = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
 	for (i = 0; i < nr && !r; i++) {
+		tb = dirtylog_new_block(md, blocks[i], &buf);
+		if (IS_ERR(tb)) {
+			r = PTR_ERR(tb);
+			break;
+		}
 		memset(tb, 0, sizeof(*tb));
 		tb->next = cpu_to_le64(i + 1 < nr ? blocks[i + 1] : 0);
 		for (k = 0; k < DIRTYLOG_TABLE_ENTRIES; k++) {
@@ -291,9 +310,8 @@ static int write_table(struct dirtylog_md *md)
 			e->root = cpu_to_le64(md->ckpts[c].root);
 		}
 		tb->count = cpu_to_le32(k);
-		r = dirtylog_write_block(md, blocks[i], DIRTYLOG_TABLE_MAGIC, tb);
+		dirtylog_seal_new_block(buf, tb, DIRTYLOG_TABLE_MAGIC);
 	}
-	kfree(tb);
 	if (r) {
 		kfree(blocks);
 		return r;
@@ -307,9 +325,12 @@ static int write_table(struct dirtylog_md *md)
 static int write_superblock(struct dirtylog_md *md)
 {
 	struct dirtylog_disk_sb *sb;
-	int r;
+	struct dm_buffer *buf;
 
-	sb = kzalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
+	sb = dirtylog_new_block(md, 0, &buf);
+	if (IS_ERR(sb))
+		return PTR_ERR(sb);
+	memset(sb, 0, DIRTYLOG_META_BLOCK_SIZE);
 	sb->version = cpu_to_le32(DIRTYLOG_VERSION_MAX);
 	sb->flags = cpu_to_le32(md->flags);
 	memcpy(sb->uuid, md->uuid, sizeof(sb->uuid));
@@ -323,9 +344,8 @@ static int write_superblock(struct dirtylog_md *md)
 	sb->nr_table_blocks = cpu_to_le32(md->nr_table_blocks);
 	sb->table_root = cpu_to_le64(md->nr_table_blocks ? md->table_blocks[0] : 0);
 	sb->active_root = cpu_to_le64(atree_root(&md->atree));
-	r = dirtylog_write_block(md, 0, DIRTYLOG_SB_MAGIC, sb);
-	kfree(sb);
-	return r;
+	dirtylog_seal_new_block(buf, sb, DIRTYLOG_SB_MAGIC);
+	return 0;
 }
 
 /* Blocks only operations that free space (delete, reset) may use. */
@@ -334,15 +354,16 @@ static u64 reserve_blocks(struct dirtylog_md *md)
 	return DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES) + 1;
 }
 
-/* Write the superblock and wait until it is durable (the commit point). */
+/*
+ * Write the superblock and wait until it is durable (the commit point):
+ * dm_bufio_write_dirty_buffers() waits for the write and then flushes.
+ */
 static int sync_superblock(struct dirtylog_md *md)
 {
 	int r = write_superblock(md);
 
 	if (!r)
 		r = dm_bufio_write_dirty_buffers(md->bufio);
-	if (!r)
-		r = dm_bufio_issue_flush(md->bufio);
 	return r;
 }
 
@@ -353,27 +374,41 @@ static void commit_failed(struct dirtylog_md *md, int r)
 }
 
 /*
- * How many blocks the commit needs, with the nodes above pending pages
- * marked dirty; -ENOSPC (nothing written, nothing left dirty) when they
- * are not free, 0 when there is nothing to write.
+ * Does pending page @p go to a new block?  Not when the commit may update
+ * in place and the active tree already has a block for it.
  */
-static s64 commit_space(struct dirtylog_md *md)
+static bool page_needs_block(struct dirtylog_md *md, bool in_place, u64 p)
+{
+	return !in_place || !md->atree.blk[0][p];
+}
+
+/*
+ * Plan a commit: how many new blocks it needs, with the nodes above the
+ * pages that move to new blocks marked dirty, and whether the superblock
+ * changes (*@sb); -ENOSPC (nothing written, nothing left dirty) when the
+ * blocks are not free.
+ */
+static s64 commit_plan(struct dirtylog_md *md, bool in_place, bool *sb)
 {
 	struct dirtylog_atree *t = &md->atree;
 	struct dirtylog_pending *pd;
 	unsigned long p;
-	u64 need, avail;
+	u64 need = 0, avail;
 	u32 l;
 
-	xa_for_each(&md->pending, p, pd)
-		__set_bit(p / DIRTYLOG_NODE_ENTRIES, t->dirty[1]);
+	xa_for_each(&md->pending, p, pd) {
+		if (page_needs_block(md, in_place, p)) {
+			__set_bit(p / DIRTYLOG_NODE_ENTRIES, t->dirty[1]);
+			need++;
+		}
+	}
 	atree_propagate_dirty(t);
-	need = md->nr_pending + atree_nr_dirty_nodes(t);
-	/* Nothing changed (e.g. writes to blocks marked meanwhile): no I/O. */
-	if (!need && !md->table_dirty)
-		return 0;
+	need += atree_nr_dirty_nodes(t);
 	if (md->table_dirty)
 		need += DIV_ROUND_UP(md->nr_ckpts, DIRTYLOG_TABLE_ENTRIES);
+	*sb = need || md->table_dirty;
+	if (!need)
+		return 0;
 	avail = dirtylog_nr_free_blocks(md);
 	/*
 	 * Keep enough blocks back for rewriting the checkpoint table, so that
@@ -388,30 +423,33 @@ static s64 commit_space(struct dirtylog_md *md)
 			bitmap_zero(t->dirty[l], t->nr[l]);
 		return -ENOSPC;
 	}
-	return need ? need : 1;
+	return need;
 }
 
-/* Write every pending bitmap page to a new block. */
-static int write_pending_pages(struct dirtylog_md *md)
+/* Write every pending bitmap page: in place, or to a new block. */
+static int write_pending_pages(struct dirtylog_md *md, bool in_place)
 {
 	struct dirtylog_atree *t = &md->atree;
 	struct dirtylog_pending *pd;
 	unsigned long p;
-	void *scratch;
 	u64 nb;
 	int r = 0;
 
-	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
 	xa_for_each(&md->pending, p, pd) {
+		if (!page_needs_block(md, in_place, p)) {
+			r = dirtylog_write_page_bits(md, t->blk[0][p], pd->bits);
+			if (r)
+				break;
+			continue;
+		}
 		r = dirtylog_alloc_block(md, &nb);
 		if (!r)
-			r = dirtylog_write_page_bits(md, nb, pd->bits, scratch);
+			r = dirtylog_write_page_bits(md, nb, pd->bits);
 		if (r)
 			break;
 		dirtylog_free_block(md, t->blk[0][p]);
 		t->blk[0][p] = nb;
 	}
-	kfree(scratch);
 	return r;
 }
 
@@ -456,10 +494,9 @@ static int commit_point(struct dirtylog_md *md)
 
 	if (md->table_dirty)
 		r = write_table(md);
+	/* Waits for every new block, then flushes: all durable from here. */
 	if (!r)
 		r = dm_bufio_write_dirty_buffers(md->bufio);
-	if (!r)
-		r = dm_bufio_issue_flush(md->bufio);
 	if (!r) {
 		md->generation++;
 		r = sync_superblock(md);
@@ -473,9 +510,12 @@ static int commit_point(struct dirtylog_md *md)
  *
  * Writes pending bitmap pages and dirty nodes of the active tree and, if
  * changed, the checkpoint table, all to fresh blocks; waits for them and
- * flushes (twice, see the commit protocol above); writes the superblock;
- * waits and flushes (twice).  Then publishes the pending bits to the
- * in-memory bitmap so map() lets writes to those blocks through.
+ * flushes; writes the superblock; waits and flushes (see the commit
+ * protocol above).  A commit that only adds marks to pages the active tree
+ * already has (no checkpoint operation in it) rewrites those pages in
+ * place and flushes once: nothing else changes, so the superblock stays.
+ * Then publishes the pending bits to the in-memory bitmap so map() lets
+ * writes to those blocks through.
  *
  * Context: md->lock held; may sleep.
  * Return: 0; -ENOSPC or -ENOMEM with nothing written (the caller rolls
@@ -488,30 +528,43 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
 	struct dirtylog_pending *pd;
 	unsigned long p;
+	bool in_place, sb;
 	s64 need;
 	int r;
 
 	lockdep_assert_held(&md->lock);
 	if (md->failed)
 		return -EIO;
-	need = commit_space(md);
-	if (need <= 0)
-		return need;	/* 0: nothing to write; -ENOSPC: nothing written */
+	/*
+	 * Checkpoint operations stay copy-on-write, so that a crash leaves
+	 * each of them wholly done or not at all, marks included.
+	 */
+	in_place = !md->table_dirty;
+	need = commit_plan(md, in_place, &sb);
+	if (need < 0)
+		return need;	/* -ENOSPC: nothing written */
+	/* Nothing changed (e.g. writes to blocks marked meanwhile): no I/O. */
+	if (!sb && !md->nr_pending)
+		return 0;
 
 	/* From here on only I/O errors can fail the commit. */
-	r = write_pending_pages(md);
-	if (!r)
+	r = write_pending_pages(md, in_place);
+	if (!r && sb)
 		r = write_dirty_nodes(md);
 	if (!r)
-		r = commit_point(md);
+		r = sb ? commit_point(md) : dm_bufio_write_dirty_buffers(md->bufio);
 	if (r) {
 		commit_failed(md, r);
 		return r;
 	}
 
 	md->table_dirty = false;
-	dirtylog_sm_hold_freed(md);
-	bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
+	WRITE_ONCE(md->nr_commits, md->nr_commits + 1);
+	if (sb) {
+		/* In place, no block was allocated or freed. */
+		dirtylog_sm_hold_freed(md);
+		bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
+	}
 	xa_for_each(&md->pending, p, pd)
 		dirtylog_bitmap_publish(bm, p, pd->bits, &pd->spare);
 	dirtylog_md_discard_pending_locked(md);
@@ -1100,6 +1153,7 @@ void dirtylog_md_stats(struct dirtylog_md *md, struct dirtylog_md_stats *st)
 	st->meta_used = READ_ONCE(md->nr_used) + READ_ONCE(md->nr_held[0]) +
 			READ_ONCE(md->nr_held[1]);
 	st->meta_total = md->nr_meta_blocks;
+	st->commits = READ_ONCE(md->nr_commits);
 	st->invalid = READ_ONCE(md->flags) & DIRTYLOG_SB_FLAG_INVALID;
 	st->failed = READ_ONCE(md->failed);
 	memcpy(st->uuid, md->uuid, sizeof(st->uuid));
@@ -1263,14 +1317,19 @@ int dirtylog_find_ckpt(struct dirtylog_md *md, const char *name)
 	return -ENOENT;
 }
 
-/* Replace the active bitmap; readers of the old one are gone on return. */
+/*
+ * Replace the active bitmap; readers of the old one are gone on return.
+ * Expedited, as dm's own table swap is: a checkpoint waits for this grace
+ * period with md->lock held, so every deferred write waits too, and a
+ * normal grace period lasts several scheduler ticks.
+ */
 static struct dirtylog_bitmap *swap_active(struct dirtylog_md *md,
 					   struct dirtylog_bitmap *bm)
 {
 	struct dirtylog_bitmap *old = dirtylog_active_locked(md);
 
 	rcu_assign_pointer(md->active, bm);
-	synchronize_rcu();
+	synchronize_rcu_expedited();
 	return old;
 }
 
@@ -1557,7 +1616,6 @@ static int grow_mark(struct dirtylog_md *md, struct dirtylog_bitmap *bm,
 	u64 fp = max(DIV_ROUND_UP_ULL(from, DIRTYLOG_BITS_PER_PAGE), old_pages);
 	u64 lp = div64_u64(to, DIRTYLOG_BITS_PER_PAGE);
 	unsigned long *ones, *spare = NULL;
-	void *scratch;
 	u64 p, nb, avail;
 	int r;
 
@@ -1579,9 +1637,8 @@ static int grow_mark(struct dirtylog_md *md, struct dirtylog_bitmap *bm,
 		return -ENOSPC;
 	}
 	ones = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
-	scratch = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);
 	r = -ENOMEM;
-	if (!ones || !scratch)
+	if (!ones)
 		goto out;
 	memset(ones, 0xff, DIRTYLOG_PAGE_BITMAP_BYTES);
 	r = 0;
@@ -1593,7 +1650,7 @@ static int grow_mark(struct dirtylog_md *md, struct dirtylog_bitmap *bm,
 		}
 		r = dirtylog_alloc_block(md, &nb);
 		if (!r)
-			r = dirtylog_write_page_bits(md, nb, ones, scratch);
+			r = dirtylog_write_page_bits(md, nb, ones);
 		if (!r) {
 			dirtylog_free_block(md, md->atree.blk[0][p]);	/* 0: none */
 			md->atree.blk[0][p] = nb;
@@ -1604,7 +1661,6 @@ static int grow_mark(struct dirtylog_md *md, struct dirtylog_bitmap *bm,
 		cond_resched();
 	}
 out:
-	kfree(scratch);
 	kfree(ones);
 	return r;
 }

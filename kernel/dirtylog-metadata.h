@@ -41,6 +41,7 @@ struct dirtylog_md_stats {
 	u64 latest_id;
 	u64 meta_used;
 	u64 meta_total;
+	u64 commits;		/* metadata commits since the metadata was opened */
 	bool invalid;
 	bool failed;
 	u8 uuid[16];		/* instance uuid, new after reset */

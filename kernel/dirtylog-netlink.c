@@ -162,6 +162,8 @@ static int put_dev_info(struct sk_buff *skb, struct dirtylog_store *st)
 			      DM_DIRTYLOG_A_PAD) ||
 	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_META_TOTAL, di.stats.meta_total,
 			      DM_DIRTYLOG_A_PAD) ||
+	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_META_COMMITS, di.stats.commits,
+			      DM_DIRTYLOG_A_PAD) ||
 	    nla_put_string(skb, DM_DIRTYLOG_A_INSTANCE_UUID, di.instance_uuid) ||
 	    nla_put_u64_64bit(skb, DM_DIRTYLOG_A_GENERATION, di.generation,
 			      DM_DIRTYLOG_A_PAD))

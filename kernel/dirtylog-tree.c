@@ -112,21 +112,23 @@ int dirtylog_read_block(struct dirtylog_md *md, u64 b, u32 magic, void *dst)
 	return 0;
 }
 
-int dirtylog_write_block(struct dirtylog_md *md, u64 b, u32 magic,
-			 const void *src)
+/*
+ * New contents for block @b, built in place in its dm-bufio buffer (no
+ * copy through a scratch block): dirtylog_new_block() returns the buffer's
+ * data, whose bytes are undefined; the caller fills everything after the
+ * header and then calls dirtylog_seal_new_block(), which fills the header.
+ */
+void *dirtylog_new_block(struct dirtylog_md *md, u64 b, struct dm_buffer **bufp)
 {
-	struct dm_buffer *buf;
-	void *data;
+	return dm_bufio_new(md->bufio, b, bufp);
+}
 
-	data = dm_bufio_new(md->bufio, b, &buf);
-	if (IS_ERR(data))
-		return PTR_ERR(data);
-	memcpy(data, src, DIRTYLOG_META_BLOCK_SIZE);
-	seal_block(data, magic, b);
-	*block_checked(buf) = magic;
+void dirtylog_seal_new_block(struct dm_buffer *buf, void *data, u32 magic)
+{
+	seal_block(data, magic, dm_bufio_get_block_number(buf));
+	WRITE_ONCE(*block_checked(buf), magic);
 	dm_bufio_mark_buffer_dirty(buf);
 	dm_bufio_release(buf);
-	return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -304,29 +306,38 @@ int dirtylog_read_page_bits(struct dirtylog_md *md, u64 b, unsigned long *bits,
 }
 
 int dirtylog_write_page_bits(struct dirtylog_md *md, u64 b,
-			     const unsigned long *bits, void *scratch)
+			     const unsigned long *bits)
 {
-	struct dirtylog_disk_page *pg = scratch;
+	struct dirtylog_disk_page *pg;
+	struct dm_buffer *buf;
 
-	memset(pg, 0, sizeof(*pg));
+	pg = dirtylog_new_block(md, b, &buf);
+	if (IS_ERR(pg))
+		return PTR_ERR(pg);
 	memcpy(pg->bits, bits, DIRTYLOG_PAGE_BITMAP_BYTES);
-	return dirtylog_write_block(md, b, DIRTYLOG_PAGE_MAGIC, pg);
+	dirtylog_seal_new_block(buf, pg, DIRTYLOG_PAGE_MAGIC);
+	return 0;
 }
 
 int dirtylog_write_node(struct dirtylog_md *md, u64 b, u32 level,
 			const u64 *entries, u32 n)
 {
 	struct dirtylog_disk_node *node;
+	struct dm_buffer *buf;
 	u32 j;
-	int r;
 
-	node = kzalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO | __GFP_NOFAIL);
+	n = min_t(u32, n, DIRTYLOG_NODE_ENTRIES);
+	node = dirtylog_new_block(md, b, &buf);
+	if (IS_ERR(node))
+		return PTR_ERR(node);
 	node->level = cpu_to_le32(level);
+	node->reserved0 = 0;
+	node->reserved1 = 0;
 	for (j = 0; j < n; j++)
 		node->entries[j] = cpu_to_le64(entries[j]);
-	r = dirtylog_write_block(md, b, DIRTYLOG_NODE_MAGIC, node);
-	kfree(node);
-	return r;
+	memset(&node->entries[n], 0, (DIRTYLOG_NODE_ENTRIES - n) * sizeof(u64));
+	dirtylog_seal_new_block(buf, node, DIRTYLOG_NODE_MAGIC);
+	return 0;
 }
 
 /*
@@ -363,7 +374,7 @@ int dirtylog_merge_trees(struct dirtylog_md *md, u64 a, u64 b, u32 level,
 		bitmap_or(ba, ba, bb, DIRTYLOG_BITS_PER_PAGE);
 		r = dirtylog_alloc_block(md, &nblk);
 		if (!r)
-			r = dirtylog_write_page_bits(md, nblk, ba, scratch);
+			r = dirtylog_write_page_bits(md, nblk, ba);
 		goto done;
 	}
 	na = kmalloc(DIRTYLOG_META_BLOCK_SIZE, GFP_NOIO);

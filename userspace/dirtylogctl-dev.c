@@ -116,8 +116,9 @@ static void print_dev_json(const struct dl_nl_dev *d)
 	       ",\"latest_id\":%" PRIu64, d->dirty_active, d->nr_checkpoints,
 	       d->latest_id);
 	printf(",\"metadata_used_blocks\":%" PRIu64
-	       ",\"metadata_total_blocks\":%" PRIu64 ",\"instance_uuid\":",
-	       d->meta_used, d->meta_total);
+	       ",\"metadata_total_blocks\":%" PRIu64
+	       ",\"metadata_commits\":%" PRIu64 ",\"instance_uuid\":",
+	       d->meta_used, d->meta_total, d->meta_commits);
 	json_str(d->instance_uuid);
 	printf(",\"stray_checkpoint\":");
 	if (d->stray_ckpt[0])
@@ -142,6 +143,7 @@ static void print_dev_human(const struct dl_nl_dev *d)
 	       d->nr_checkpoints, d->latest_id);
 	printf("  metadata:         %" PRIu64 "/%" PRIu64 " blocks of 4 KiB\n",
 	       d->meta_used, d->meta_total);
+	printf("  commits:          %" PRIu64 "\n", d->meta_commits);
 	printf("  instance uuid:    %s\n", d->instance_uuid);
 	if (d->stray_ckpt[0])
 		printf("  stray checkpoint: %s (a failed atomic create could not remove it: delete it)\n",

@@ -280,6 +280,7 @@ static const struct dl_cmd dl_cmds[] = {
 	  "   \"state\":\"rw\"|\"invalid\"|\"fail\",\"dirty_active_blocks\":N,\n"
 	  "   \"checkpoints\":N,\"latest_id\":N (0: none),\n"
 	  "   \"metadata_used_blocks\":N,\"metadata_total_blocks\":N (4 KiB blocks),\n"
+	  "   \"metadata_commits\":N (metadata commits since the metadata was opened),\n"
 	  "   \"instance_uuid\":STR,\"stray_checkpoint\":STR|null}\n"
 	  "stray_checkpoint names a checkpoint that a failed atomic create made\n"
 	  "on this device and could not roll back (delete it, or reset).",

@@ -306,6 +306,7 @@ int dl_nl_parse_dev(struct nlattr **tb, struct dl_nl_dev *dev)
 	dev->latest_id = dl_nl_u64(tb, DM_DIRTYLOG_A_LATEST_ID);
 	dev->meta_used = dl_nl_u64(tb, DM_DIRTYLOG_A_META_USED);
 	dev->meta_total = dl_nl_u64(tb, DM_DIRTYLOG_A_META_TOTAL);
+	dev->meta_commits = dl_nl_u64(tb, DM_DIRTYLOG_A_META_COMMITS);
 	return 0;
 }
 
@@ -426,6 +427,7 @@ static struct nla_policy dl_nl_policy[DM_DIRTYLOG_A_MAX + 1] = {
 	[DM_DIRTYLOG_A_NR_CHECKPOINTS]	= { .type = NLA_U32 },
 	[DM_DIRTYLOG_A_LATEST_ID]	= { .type = NLA_U64 },
 	[DM_DIRTYLOG_A_META_USED]	= { .type = NLA_U64 },
+	[DM_DIRTYLOG_A_META_COMMITS]	= { .type = NLA_U64 },
 	[DM_DIRTYLOG_A_META_TOTAL]	= { .type = NLA_U64 },
 	[DM_DIRTYLOG_A_INSTANCE_UUID]	= { .type = NLA_STRING },
 	[DM_DIRTYLOG_A_CKPT_NAME]	= { .type = NLA_STRING },

@@ -75,6 +75,7 @@ struct dl_nl_dev {
 	uint32_t nr_checkpoints;
 	uint64_t latest_id;
 	uint64_t meta_used, meta_total;		/* 4 KiB metadata blocks */
+	uint64_t meta_commits;			/* commits since the metadata was opened */
 	char instance_uuid[DL_NL_INSTANCE_UUID_LEN];
 	/* A checkpoint a failed atomic create left here, or "". */
 	char stray_ckpt[DL_NL_CKPT_NAME_LEN];

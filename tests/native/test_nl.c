@@ -388,6 +388,7 @@ static void put_full_dev(struct nl_msg *msg)
 	nla_put_u64(msg, DM_DIRTYLOG_A_LATEST_ID, 0xfedcba9876543210ULL);
 	nla_put_u64(msg, DM_DIRTYLOG_A_META_USED, 0x300000005ULL);
 	nla_put_u64(msg, DM_DIRTYLOG_A_META_TOTAL, 0x400000007ULL);
+	nla_put_u64(msg, DM_DIRTYLOG_A_META_COMMITS, 0x500000009ULL);
 	nla_put_string(msg, DM_DIRTYLOG_A_INSTANCE_UUID,
 		       "00112233445566778899aabbccddeeff");
 }
@@ -415,6 +416,7 @@ TEST(dev_every_field)
 	EXPECT_EQ(0xfedcba9876543210ULL, d.latest_id);
 	EXPECT_EQ(0x300000005ULL, d.meta_used);
 	EXPECT_EQ(0x400000007ULL, d.meta_total);
+	EXPECT_EQ(0x500000009ULL, d.meta_commits);
 	EXPECT_STREQ("00112233445566778899aabbccddeeff", d.instance_uuid);
 	nlmsg_free(msg);
 }

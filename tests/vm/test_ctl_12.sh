@@ -23,7 +23,7 @@ trap cleanup EXIT
 dl_cleanup
 dl_fresh_meta
 modprobe dm-dirtylog || exit 1
-ktap_plan 51
+ktap_plan 52
 
 nl='
 '
@@ -119,13 +119,20 @@ devno() {
 	dmsetup info -c --noheadings -o major,minor --separator : "$1" | tr -d ' '
 }
 
+# commits NAME: the metadata commit count "dirtylogctl status --json"
+# reports (nothing else shows it; the checks after "status" test how it
+# moves).
+commits() {
+	dirtylogctl --json status "$1" | sed -n 's/.*"metadata_commits":\([0-9]*\).*/\1/p'
+}
+
 # status_expect json|human NAME DMUUID METADEV: what "dirtylogctl status"
 # prints for NAME, from "dmsetup status" (<start> <len> dirtylog <block
 # sectors> <blocks> <dirty> <checkpoints> <latest id> <used>/<total>
 # <state>), dmsetup info and the superblock.
 status_expect() {
 	dmsetup status "$2" | awk -v mode="$1" -v name="$2" -v uuid="$3" \
-		-v mm="$(devno "$2")" -v iu="$(instance_uuid "$4")" '{
+		-v mm="$(devno "$2")" -v iu="$(instance_uuid "$4")" -v nc="$(commits "$2")" '{
 		split(mm, d, ":"); split($9, m, "/")
 		if (mode == "json") {
 			printf "{\"name\":\"%s\",\"uuid\":\"%s\",\"dev\":\"%s\",", name, uuid, mm
@@ -135,7 +142,8 @@ status_expect() {
 			printf "\"blocks\":%s,\"state\":\"%s\",", $5, $10
 			printf "\"dirty_active_blocks\":%s,\"checkpoints\":%s,", $6, $7
 			printf "\"latest_id\":%s,\"metadata_used_blocks\":%s,", $8, m[1]
-			printf "\"metadata_total_blocks\":%s,\"instance_uuid\":\"%s\",", m[2], iu
+			printf "\"metadata_total_blocks\":%s,\"metadata_commits\":%s,", m[2], nc
+			printf "\"instance_uuid\":\"%s\",", iu
 			# A stray checkpoint needs a failed rollback (test_rollback_34).
 			printf "\"stray_checkpoint\":null}"
 		} else {
@@ -148,6 +156,7 @@ status_expect() {
 			printf "  dirty (active):   %s blocks\n", $6
 			printf "  checkpoints:      %s (latest id %s)\n", $7, $8
 			printf "  metadata:         %s/%s blocks of 4 KiB\n", m[1], m[2]
+			printf "  commits:          %s\n", nc
 			printf "  instance uuid:    %s\n", iu
 		}
 	}'
@@ -223,6 +232,18 @@ ktap_result $? "status --json without DEVICE dumps both devices (exit $rc)"
 [ $rc = 0 ] || ktap_diag "$err"
 check_run "status by MAJOR:MINOR" 0 "[$ja]" --json status "$(devno ctla)"
 check_run "status --uuid DLTEST-ctla" 0 "[$ja]" --json status --uuid DLTEST-ctla
+
+# --- the commit count: one per batch of new marks and per checkpoint
+# operation, none for a write to marked blocks
+n0=$(commits ctla)
+wr 4000 1
+n1=$(commits ctla)
+wr 4000 1
+n2=$(commits ctla)
+dmsetup message ctla 0 checkpoint cc >/dev/null && dmsetup message ctla 0 delete_checkpoint cc >/dev/null
+n3=$(commits ctla)
+check_eq "metadata_commits: +1 for a first write, +0 for its rewrite, +2 for a checkpoint created and deleted" \
+	"$((n1 - n0)) $((n2 - n1)) $((n3 - n2))" "1 0 2"
 
 # --- checkpoints and dirty extents on ctla
 wr 10 1

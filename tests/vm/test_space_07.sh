@@ -14,13 +14,19 @@
 #    nothing, a write needing a new mark fails with ENOSPC, deleting the oldest checkpoint still works on
 #    the full device (blocks are held back for it) and frees space, and
 #    checkpoints and writes work again.
+# 3. In place: 64 GiB of dm-zero at 4 KiB blocks (514 bitmap pages) over a
+#    32-block metadata device, one write in each new page until one is
+#    refused with ENOSPC; then a write to a page the active interval
+#    already has still works (that page is rewritten in its own block,
+#    where a copy-on-write commit would need a new page and two nodes),
+#    is listed, and leaves the state rw.
 . "$(dirname "$0")/lib.sh"
 trap dl_cleanup EXIT
 
 dl_cleanup
 dl_fresh_meta
-modprobe dm-dirtylog || exit 1
-ktap_plan 27
+modprobe dm-dirtylog && modprobe dm-zero || exit 1
+ktap_plan 33
 len=$(dl_sectors $DL_DATA)
 nl='
 '
@@ -200,4 +206,29 @@ check_eq "... and is listed since the new checkpoint" "$(dmsetup message dlf 0 d
 check_eq "state rw" "$(dl_status_field dlf 7)" "rw"
 ktap_check "remove" dmsetup remove dlf
 ktap_check "remove the metadata slice" dmsetup remove dlsmall
+
+# 3. In-place commits on a full metadata device.
+zlen=$((64 << 21))
+zdev=/dev/mapper/dlz
+zw() { dd if=/dev/zero of=$zdev bs=4096 seek="$1" count=1 oflag=direct 2>/dev/null; }
+dmsetup create dlzero --table "0 $zlen zero" &&
+	dmsetup create dlsmall --table "0 256 linear $DL_SPARE 0" &&
+	dmsetup mknodes >/dev/null 2>&1 &&
+	dd if=/dev/zero of=$small bs=4096 count=32 oflag=direct 2>/dev/null &&
+	dmsetup create dlz --table "0 $zlen dirtylog $small /dev/mapper/dlzero 8" &&
+	dmsetup mknodes >/dev/null 2>&1 &&
+	dmsetup message dlz 0 checkpoint z0 >/dev/null
+ktap_result $? "64 GiB over dm-zero, 32 metadata blocks, checkpoint z0"
+p=0
+while [ $p -lt 514 ] && zw $((p * PAGE)); do
+	p=$((p + 1))
+done
+[ $p -gt 1 ] && [ $p -lt 514 ] && ! zw $((p * PAGE))
+ktap_result $? "new pages are refused with ENOSPC once the metadata is full (after $p pages, $(dl_status_field dlz 6) blocks used)"
+zw $((PAGE / 2))
+ktap_result $? "a write to a page the active interval has still works"
+check_eq "... and is listed with the first write to each page" \
+	"$(dmsetup message dlz 0 dirty z0 2>&1 | head -n 2)" "0 1$nl$((PAGE / 2)) 1"
+check_eq "state rw" "$(dl_status_field dlz 7)" "rw"
+ktap_check "remove" dmsetup remove dlz dlsmall dlzero
 ktap_finish

@@ -60,6 +60,7 @@ enum {
 	DM_DIRTYLOG_A_BITMAP,		/* nest: DM_DIRTYLOG_A_BM_* (repeated) */
 	DM_DIRTYLOG_A_DUMP_FORMAT,	/* u32: enum dm_dirtylog_dump_format */
 	DM_DIRTYLOG_A_STRAY_CKPT,	/* string: left by a failed CKPT_NEW */
+	DM_DIRTYLOG_A_META_COMMITS,	/* u64: commits since the metadata was opened */
 
 	__DM_DIRTYLOG_A_MAX,
 	DM_DIRTYLOG_A_MAX = __DM_DIRTYLOG_A_MAX - 1
