@@ -42,7 +42,7 @@ rm -rf "$W"
 mkdir -p "$W"
 modprobe dm-dirtylog && modprobe dm-era && modprobe dm-zero || exit 1
 
-ktap_plan 13
+ktap_plan 14
 # The guest's clock: "icount shift=N" when scripts/vm-run --icount makes it
 # count instructions (then timings are the guest's own work), else "real".
 clock=$(sed -n 's/.*dirtylog\.icount=\([0-9]*\).*/icount shift=\1/p' /proc/cmdline)
@@ -145,6 +145,18 @@ meta_stat() {
 	awk '{ printf "%d %d %d\n", $5, $7 / 2, $16 }' "/sys/block/${META_DISK##*/}/stat"
 }
 
+# meta_commits TARGET DMNAME: dirtylog's metadata commits so far
+# ("dirtylogctl status": every commit that wrote something), "-" for
+# other targets.
+meta_commits() {
+	if [ "$1" = dirtylog ]; then
+		dirtylogctl --json status "$2" |
+			sed -n 's/.*"metadata_commits":\([0-9]*\).*/\1/p'
+	else
+		echo -
+	fi
+}
+
 # One configuration is TARGET:STATE:DMNAME:BLOCK_KIB.  Before a run in
 # state first-touch, a new checkpoint (dirtylog, "rN") or era; after it,
 # dirtylog's previous checkpoint is deleted (one stays live).
@@ -159,15 +171,17 @@ before_run() {		# before_run TARGET STATE DMNAME
 	fi
 }
 
-# after_run TARGET STATE DMNAME META_STAT_BEFORE: prints "<new marks>
-# <metadata writes> <KiB> <flushes>" of a first-touch run ("-" for what
-# does not apply) and deletes dirtylog's previous checkpoint.
+# after_run TARGET STATE DMNAME META_STAT_BEFORE COMMITS_BEFORE: prints
+# "<new marks> <metadata writes> <KiB> <flushes> <commits>" of a
+# first-touch run ("-" for what does not apply) and deletes dirtylog's
+# previous checkpoint.
 after_run() {
 	[ "$2" = first-touch ] || return 0
 	_marks=-
 	# New marks in this run (for the first-write fraction).
 	[ "$1" = dirtylog ] && _marks=$(dl_status_field "$3" 3)
-	echo "$_marks $(meta_stat) $4" | awk '{ print $1, $2 - $5, $3 - $6, $4 - $7 }'
+	echo "$_marks $(meta_stat) $4 $5 $(meta_commits "$1" "$3")" |
+		awk '{ print $1, $2 - $5, $3 - $6, $4 - $7, ($9 == "-" ? "-" : $9 - $8) }'
 	[ "$1" = dirtylog ] || return 0
 	_prev=$(dmsetup message "$3" 0 list_checkpoints |
 		awk 'NR == 1 { first = $1 } END { if (NR > 1) print first }')
@@ -192,9 +206,10 @@ run_row() {
 			before_run "$_t" "$_s" "$_dm"
 			settle
 			_m0=$(meta_stat)
+			_g0=$(meta_commits "$_t" "$_dm")
 			_r=$(fio_run "/dev/mapper/$_dm" "$_rw" "$_bs" "$_qd" "$_mib") ||
 				{ echo "# fio failed on $_dm ($_row)"; return 1; }
-			_extra=$(after_run "$_t" "$_s" "$_dm" "$_m0")
+			_extra=$(after_run "$_t" "$_s" "$_dm" "$_m0" "$_g0")
 			echo "$_r ${_extra:--}" >> "$W/$_dev.$_row.$_s.$_t"
 			_k=$((_k + 1))
 		done
@@ -229,12 +244,16 @@ report() {
 		if [ "$3" = first-touch ] && [ "$_m" = iops ]; then
 			# Per write of the run: metadata write requests, KiB and
 			# flushes (medians), and for dirtylog the smallest
-			# fraction of writes that were first writes.
+			# fraction of writes that were first writes; per commit
+			# (dirtylog): data writes, metadata writes and flushes.
 			_extra=$(awk '$4 > 0 && NF >= 8 {
 					n++; w[n] = $6 / $4; k[n] = $7 / $4; f[n] = $8 / $4
 					if ($5 != "-") { x = $5 / $4; if (fw == "" || x < fw) fw = x }
+					if (NF >= 9 && $9 != "-" && $9 > 0) {
+						c++; cw[c] = $4 / $9; cm[c] = $6 / $9; cf[c] = $8 / $9
+					}
 				}
-				function med(a,   i, j, t) {
+				function med(a, n,   i, j, t) {
 					for (i = 2; i <= n; i++)
 						for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
 							t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
@@ -243,8 +262,9 @@ report() {
 				}
 				END {
 					if (!n) exit
-					printf ",\"meta_writes_per_write\":%.3f,\"meta_kib_per_write\":%.2f,\"meta_flushes_per_write\":%.3f", med(w), med(k), med(f)
+					printf ",\"meta_writes_per_write\":%.3f,\"meta_kib_per_write\":%.2f,\"meta_flushes_per_write\":%.3f", med(w, n), med(k, n), med(f, n)
 					if (fw != "") printf ",\"first_writes_min\":%.3f", fw
+					if (c) printf ",\"writes_per_commit\":%.1f,\"meta_writes_per_commit\":%.2f,\"meta_flushes_per_commit\":%.2f", med(cw, c), med(cm, c), med(cf, c)
 				}' "$_f")
 		fi
 		bench_line "$(printf '"row":"%s","state":"%s","target":"%s","dev":"%s","block_kib":%s,"metric":"%s","median":%s,"min":%s,"max":%s,"ratio":%s,"runs":%s%s' \
@@ -374,6 +394,23 @@ dmsetup remove zero
 modprobe null_blk nr_devices=2 memory_backed=1 gb=2 bs=4096 || exit 1
 META_DISK=/dev/nullb1
 overhead nullb /dev/nullb0 /dev/nullb1 131072 1024 || exit 1
+
+# --- data on null_blk, metadata on the virtio disk ------------------------
+# Where users put metadata: a disk whose flushes cost real time (the host's
+# fdatasync of the image file, cache=none), under a data device that costs
+# nothing.  First-touch 4 KiB random writes (4 KiB blocks), dm-era and
+# dirtylog each with a slice of the virtio metadata disk.
+META_DISK=$DL_META
+dmsetup create lin --table "0 $(dl_sectors /dev/nullb0) linear /dev/nullb0 0" &&
+	mk_tracked era_mv era 4 /dev/nullb0 "$DL_META" 0 40960 &&
+	mk_tracked dl_mv dirtylog 4 /dev/nullb0 "$DL_META" 1 40960 ||
+	{ echo "# nullb-vmeta: cannot create the devices"; exit 1; }
+cfg_mv="linear:steady:lin:0 era:first-touch:era_mv:4 dirtylog:first-touch:dl_mv:4"
+# shellcheck disable=SC2086
+run_row nullb-vmeta randwrite-4k-qd32 randwrite 4k 32 1024 $cfg_mv &&
+	run_row nullb-vmeta randwrite-4k-qd1 randwrite 4k 1 1024 $cfg_mv || exit 1
+dmsetup remove_all
+META_DISK=/dev/nullb1
 
 # --- write cost against live checkpoints (null_blk, 4 KiB blocks) -------
 # dl_c1 keeps one checkpoint, dl_c256 256 (each interval holds a write).
@@ -524,21 +561,10 @@ p=$(get zero randwrite-4k-qd1-query first-touch+query dirtylog p99_us 6)
 p0=$(get zero randwrite-4k-qd1-query first-touch dirtylog p99_us 6)
 atleast "$x" 0.8 && [ ! -s "$W/qfail" ]
 goal $? "first-touch 4 KiB writes at QD32 during full-map queries >= 0.8 x without (measured $x; QD1 p99 $p us against $p0 us)"
-for d in nullb virtio; do
-	x=$(get $d randwrite-4k-qd32 steady dirtylog iops 7)
-	atleast "$x" 0.97
-	goal $? "$d: steady 4 KiB random writes at QD32 >= 0.97 x linear IOPS (measured $x)"
-	x=$(get $d randwrite-4k-qd1 steady dirtylog p99_us 7)
-	atmost "$x" 1.10
-	goal $? "$d: steady QD1 write p99 latency within 10% of linear (measured $x x linear)"
-	x=$(get $d randwrite-4k-qd32 first-touch dirtylog iops 7)
-	atleast "$x" 0.85
-	goal $? "$d: first-touch 4 KiB random writes at QD32 >= 0.85 x linear IOPS (measured $x)"
-	x=$(get $d randread-4k-qd32 steady dirtylog iops 7)
-	atleast "$x" 0.99
-	goal $? "$d: 4 KiB random reads >= 0.99 x linear IOPS (measured $x)"
-	# Ahead of dm-era: every row, state and metric both measured.
-	behind=$(awk -v d=$d -v tie=$ERA_TIE '
+# behind_era DEV: the rows of DEV where dirtylog is behind dm-era ("" if
+# none): every row, state and metric both measured.
+behind_era() {
+	awk -v d="$1" -v tie=$ERA_TIE '
 		$1 == d && ($4 == "dirtylog" || $4 == "era") {
 			v[$2 " " $3 " " $5, $4] = $6; q[$2 " " $3 " " $5, $4] = $7
 			k[$2 " " $3 " " $5] = $5
@@ -558,11 +584,29 @@ for d in nullb virtio; do
 				}
 			}
 			if (!n) print "no rows"
-		}' "$S")
+		}' "$S"
+}
+for d in nullb virtio; do
+	x=$(get $d randwrite-4k-qd32 steady dirtylog iops 7)
+	atleast "$x" 0.97
+	goal $? "$d: steady 4 KiB random writes at QD32 >= 0.97 x linear IOPS (measured $x)"
+	x=$(get $d randwrite-4k-qd1 steady dirtylog p99_us 7)
+	atmost "$x" 1.10
+	goal $? "$d: steady QD1 write p99 latency within 10% of linear (measured $x x linear)"
+	x=$(get $d randwrite-4k-qd32 first-touch dirtylog iops 7)
+	atleast "$x" 0.85
+	goal $? "$d: first-touch 4 KiB random writes at QD32 >= 0.85 x linear IOPS (measured $x)"
+	x=$(get $d randread-4k-qd32 steady dirtylog iops 7)
+	atleast "$x" 0.99
+	goal $? "$d: 4 KiB random reads >= 0.99 x linear IOPS (measured $x)"
+	behind=$(behind_era $d)
 	[ -z "$behind" ]
 	goal $? "$d: ahead of dm-era in every row (ties within ${ERA_TIE} count)${behind:+: behind in $behind}"
 	x=$(get $d checkpoint-create writer dirtylog p99_ms 6)
 	atmost "$x" 20
 	goal $? "$d: checkpoint create p99 < 20 ms with a writer running (measured $x ms)"
 done
+behind=$(behind_era nullb-vmeta)
+[ -z "$behind" ]
+goal $? "nullb-vmeta (metadata on virtio): ahead of dm-era in every row${behind:+: behind in $behind}"
 ktap_finish
