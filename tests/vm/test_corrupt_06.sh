@@ -257,8 +257,13 @@ dl_fresh_meta $SLICE
 stable="0 $len dirtylog $SLICE $DL_DATA 8"
 create "$stable"
 i=0
-while [ $i -lt 20 ]; do		# 20 commits: the allocator moves past block 16
+# 20 copy-on-write commits, so that the allocator moves past block 16: a
+# checkpoint made and deleted after each write (writes to a page the active
+# interval has are rewritten in place and allocate nothing).
+while [ $i -lt 20 ]; do
 	wr $((i * 7))
+	dmsetup message dlc 0 checkpoint "m$i" >/dev/null &&
+		dmsetup message dlc 0 delete_checkpoint "m$i" >/dev/null
 	i=$((i + 1))
 done
 dmsetup message dlc 0 checkpoint t1 >/dev/null
