@@ -42,7 +42,7 @@ rm -rf "$W"
 mkdir -p "$W"
 modprobe dm-dirtylog && modprobe dm-era && modprobe dm-zero || exit 1
 
-ktap_plan 14
+ktap_plan 17
 # The guest's clock: "icount shift=N" when scripts/vm-run --icount makes it
 # count instructions (then timings are the guest's own work), else "real".
 clock=$(sed -n 's/.*dirtylog\.icount=\([0-9]*\).*/icount shift=\1/p' /proc/cmdline)
@@ -487,6 +487,10 @@ ktap_diag "live checkpoints after the runs: dl_c1 $(dl_status_field dl_c1 4), dl
 # deleted after it.  Queries read frozen trees without the metadata lock
 # (issue #18, point 10): the row says what a query costs a writer that
 # waits for marks, CPU time of the query included (2 guest CPUs).
+# "first-touch+cpu" is the control: the same run beside a shell loop that
+# only burns CPU.  Under icount the guest's CPUs take turns on one host
+# thread, so anything runnable beside the writer costs it about half; a
+# query that stalls nobody costs no more than the loop does.
 qsect=$((1 << 27))
 dmsetup create qzero --table "0 $qsect zero" && dmsetup mknodes >/dev/null 2>&1 &&
 	dmsetup create qlin --table "0 $qsect linear /dev/mapper/qzero 0" && dmsetup mknodes >/dev/null 2>&1 &&
@@ -502,20 +506,26 @@ query_loop() {
 		echo >> "$W/qcount"
 	done
 }
+cpu_loop() {
+	while [ ! -e "$W/qstop" ]; do :; done
+}
 run_qstall() {		# run_qstall QD
 	_row=randwrite-4k-qd$1-query
 	_round=0
 	while [ $_round -lt "$RUNS" ]; do
-		for _c in linear first-touch first-touch+query; do
+		for _c in linear first-touch first-touch+query first-touch+cpu; do
 			_dm=dl_q _t=dirtylog _s=$_c
 			[ $_c = linear ] && _dm=qlin _t=linear _s=steady
 			qn=$((qn + 1))
 			[ $_dm = dl_q ] && dmsetup message dl_q 0 checkpoint "r$qn" >/dev/null
 			settle
 			rm -f "$W/qstop"
-			[ $_c = first-touch+query ] && { query_loop & qpid=$!; sleep 0.5; }
+			qpid=
+			[ $_c = first-touch+query ] && { query_loop & qpid=$!; }
+			[ $_c = first-touch+cpu ] && { cpu_loop & qpid=$!; }
+			[ -n "$qpid" ] && sleep 0.5
 			_r=$(fio_run "/dev/mapper/$_dm" randwrite 4k "$1" 1024) || return 1
-			[ $_c = first-touch+query ] && { touch "$W/qstop"; wait $qpid; }
+			[ -n "$qpid" ] && { touch "$W/qstop"; wait $qpid; }
 			[ $_dm = dl_q ] && [ $qn -gt 1 ] &&
 				dmsetup message dl_q 0 delete_checkpoint "r$((qn - 1))" >/dev/null 2>&1
 			echo "$_r -" >> "$W/zero.$_row.$_s.$_t"
@@ -525,6 +535,7 @@ run_qstall() {		# run_qstall QD
 	report zero "$_row" steady linear 0 "$1"
 	report zero "$_row" first-touch dirtylog 4 "$1"
 	report zero "$_row" first-touch+query dirtylog 4 "$1"
+	report zero "$_row" first-touch+cpu dirtylog 4 "$1"
 }
 qn=0
 run_qstall 32 && run_qstall 1 || exit 1
@@ -561,6 +572,10 @@ p=$(get zero randwrite-4k-qd1-query first-touch+query dirtylog p99_us 6)
 p0=$(get zero randwrite-4k-qd1-query first-touch dirtylog p99_us 6)
 atleast "$x" 0.8 && [ ! -s "$W/qfail" ]
 goal $? "first-touch 4 KiB writes at QD32 during full-map queries >= 0.8 x without (measured $x; QD1 p99 $p us against $p0 us)"
+c=$(get zero randwrite-4k-qd32-query first-touch+cpu dirtylog iops 6)
+x=$(awk -v a="$q" -v b="$c" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+atleast "$x" 0.95 && [ ! -s "$W/qfail" ]
+goal $? "full-map queries cost a QD32 first-touch writer no more than a loop burning CPU (queries / loop $x >= 0.95; the loop alone: $(awk -v a="$c" -v b="$f" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }') x without)"
 # behind_era DEV: the rows of DEV where dirtylog is behind dm-era ("" if
 # none): every row, state and metric both measured.
 behind_era() {
@@ -587,15 +602,19 @@ behind_era() {
 		}' "$S"
 }
 for d in nullb virtio; do
+	# Issue #19: 0.99 of linear on null_blk, dm-era's ratio on both
+	# (behind_era below); first touch 0.85 on null_blk, 0.75 on virtio.
+	steady=0.97 ft=0.75
+	[ $d = nullb ] && steady=0.99 ft=0.85
 	x=$(get $d randwrite-4k-qd32 steady dirtylog iops 7)
-	atleast "$x" 0.97
-	goal $? "$d: steady 4 KiB random writes at QD32 >= 0.97 x linear IOPS (measured $x)"
+	atleast "$x" $steady
+	goal $? "$d: steady 4 KiB random writes at QD32 >= $steady x linear IOPS (measured $x)"
 	x=$(get $d randwrite-4k-qd1 steady dirtylog p99_us 7)
 	atmost "$x" 1.10
 	goal $? "$d: steady QD1 write p99 latency within 10% of linear (measured $x x linear)"
 	x=$(get $d randwrite-4k-qd32 first-touch dirtylog iops 7)
-	atleast "$x" 0.85
-	goal $? "$d: first-touch 4 KiB random writes at QD32 >= 0.85 x linear IOPS (measured $x)"
+	atleast "$x" $ft
+	goal $? "$d: first-touch 4 KiB random writes at QD32 >= $ft x linear IOPS (measured $x)"
 	x=$(get $d randread-4k-qd32 steady dirtylog iops 7)
 	atleast "$x" 0.99
 	goal $? "$d: 4 KiB random reads >= 0.99 x linear IOPS (measured $x)"
@@ -603,8 +622,12 @@ for d in nullb virtio; do
 	[ -z "$behind" ]
 	goal $? "$d: ahead of dm-era in every row (ties within ${ERA_TIE} count)${behind:+: behind in $behind}"
 	x=$(get $d checkpoint-create writer dirtylog p99_ms 6)
-	atmost "$x" 20
-	goal $? "$d: checkpoint create p99 < 20 ms with a writer running (measured $x ms)"
+	e=$(get $d checkpoint-create writer era p99_ms 6)
+	atmost "$x" 10 && atmost "$x" "$(awk -v e="$e" 'BEGIN { print e / 2 }')"
+	goal $? "$d: checkpoint create p99 < 10 ms and <= half of dm-era's with a writer running (measured $x ms, dm-era $e ms)"
+	x=$(get $d checkpoint-delete writer dirtylog p99_ms 6)
+	atmost "$x" 10
+	goal $? "$d: checkpoint delete p99 < 10 ms with a writer running (measured $x ms)"
 done
 behind=$(behind_era nullb-vmeta)
 [ -z "$behind" ]
