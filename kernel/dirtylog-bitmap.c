@@ -232,18 +232,23 @@ void dirtylog_bitmap_copy_page(struct dirtylog_bitmap *bm, u64 page,
  * dirtylog_bitmap_publish() - make the bits of @src (durable) visible
  * @bm: the bitmap
  * @page: page index
- * @src: the page's new bits, a superset of its current bits
+ * @src: the page's new bits: bits are only added, never cleared
+ * @groups: bit g set: words g * DIRTYLOG_GROUP_LONGS onwards (a group) of
+ *	    @src may hold bits the page lacks; the other groups hold none
+ *	    and are skipped (DIRTYLOG_ALL_GROUPS: look at every word).
+ *	    Ignored when the page does not exist yet: @src is copied whole.
  * @spare: a preallocated page used when @page has none yet; set to NULL
  *	   when consumed, so the caller frees it otherwise
  *
  * Context: the writer (metadata lock held).  Cannot fail.
  */
 void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,
-			     const unsigned long *src, unsigned long **spare)
+			     const unsigned long *src, u64 groups,
+			     unsigned long **spare)
 {
 	unsigned long *dst = rcu_dereference_protected(bm->pages[page], 1);
 	unsigned long add;
-	unsigned int i;
+	unsigned int i, end;
 	u64 added;
 
 	if (!dst) {
@@ -256,11 +261,17 @@ void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,
 	} else {
 		/* One pass: only words that gain bits are written and counted. */
 		added = 0;
-		for (i = 0; i < DIRTYLOG_PAGE_LONGS; i++) {
-			add = src[i] & ~dst[i];
-			if (add) {
-				WRITE_ONCE(dst[i], dst[i] | add);
-				added += hweight_long(add);
+		while (groups) {
+			i = __ffs64(groups) * DIRTYLOG_GROUP_LONGS;
+			groups &= groups - 1;
+			end = min_t(unsigned int, i + DIRTYLOG_GROUP_LONGS,
+				    DIRTYLOG_PAGE_LONGS);
+			for (; i < end; i++) {
+				add = src[i] & ~dst[i];
+				if (add) {
+					WRITE_ONCE(dst[i], dst[i] | add);
+					added += hweight_long(add);
+				}
 			}
 		}
 	}

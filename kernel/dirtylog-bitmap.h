@@ -48,8 +48,16 @@ bool dirtylog_bitmap_covers(struct dirtylog_bitmap *bm, u64 page, u32 first,
 			    const unsigned long *src, u32 nlongs);
 void dirtylog_bitmap_copy_page(struct dirtylog_bitmap *bm, u64 page,
 			       unsigned long *dst);
+/*
+ * Publishing looks at groups of words that gained marks: 64 groups per
+ * page (8 words each on 64-bit, 16 on 32-bit), one u64 of flags.
+ */
+#define DIRTYLOG_GROUP_LONGS	DIV_ROUND_UP(DIRTYLOG_PAGE_LONGS, 64)
+#define DIRTYLOG_ALL_GROUPS	U64_MAX
+
 void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,
-			     const unsigned long *src, unsigned long **spare);
+			     const unsigned long *src, u64 groups,
+			     unsigned long **spare);
 
 void *dirtylog_kvcalloc_sized(size_t n, size_t size);
 

@@ -114,6 +114,8 @@ struct dirtylog_atree {
 
 struct dirtylog_pending {
 	unsigned long bits[DIRTYLOG_PAGE_LONGS];
+	/* Groups of @bits marked since the copy (dirtylog_bitmap_publish()). */
+	u64 groups;
 	unsigned long *spare;		/* becomes the in-memory page */
 };
 

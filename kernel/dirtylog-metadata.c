@@ -196,6 +196,16 @@ void dirtylog_md_discard_pending_locked(struct dirtylog_md *md)
 	md->nr_pending = 0;
 }
 
+/* Still one 4 KiB allocation with the group flags. */
+static_assert(sizeof(struct dirtylog_pending) <= 4096);
+
+/* Note that words @first..@last of @pd's page gained marks. */
+static void pending_changed(struct dirtylog_pending *pd, u32 first, u32 last)
+{
+	pd->groups |= GENMASK_ULL(last / DIRTYLOG_GROUP_LONGS,
+				  first / DIRTYLOG_GROUP_LONGS);
+}
+
 /* Get (or create, seeded from the in-memory page) the pending copy of @p. */
 static struct dirtylog_pending *pending_get(struct dirtylog_md *md, u64 p)
 {
@@ -216,6 +226,7 @@ static struct dirtylog_pending *pending_get(struct dirtylog_md *md, u64 p)
 		}
 	}
 	dirtylog_bitmap_copy_page(bm, p, pd->bits);
+	pd->groups = 0;
 	if (xa_err(xa_store(&md->pending, p, pd, GFP_NOIO))) {
 		pending_free(pd);
 		return NULL;
@@ -249,6 +260,8 @@ static int pending_or_range(struct dirtylog_md *md, u64 block, u64 count)
 			if (!pd)
 				return -ENOMEM;
 			bitmap_set(pd->bits, bit, n);
+			pending_changed(pd, bit / BITS_PER_LONG,
+					(bit + n - 1) / BITS_PER_LONG);
 		}
 		block += n;
 	}
@@ -264,6 +277,7 @@ static int pending_or_page(struct dirtylog_md *md, u64 p,
 	if (!pd)
 		return -ENOMEM;
 	bitmap_or(pd->bits, pd->bits, bits, DIRTYLOG_BITS_PER_PAGE);
+	pd->groups = DIRTYLOG_ALL_GROUPS;
 	return 0;
 }
 
@@ -566,7 +580,7 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 		bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
 	}
 	xa_for_each(&md->pending, p, pd)
-		dirtylog_bitmap_publish(bm, p, pd->bits, &pd->spare);
+		dirtylog_bitmap_publish(bm, p, pd->bits, pd->groups, &pd->spare);
 	dirtylog_md_discard_pending_locked(md);
 	return 0;
 }
@@ -671,7 +685,7 @@ static int load_active_page(struct dirtylog_walk *w, u64 page, u64 b)
 		valid = min_t(u64, DIRTYLOG_BITS_PER_PAGE, md->nr_blocks - first);
 		if (valid < DIRTYLOG_BITS_PER_PAGE)
 			bitmap_clear(bits, valid, DIRTYLOG_BITS_PER_PAGE - valid);
-		dirtylog_bitmap_publish(lc->bm, page, bits, &spare);
+		dirtylog_bitmap_publish(lc->bm, page, bits, DIRTYLOG_ALL_GROUPS, &spare);
 	}
 	kfree(spare);
 	kfree(bits);
@@ -1237,6 +1251,8 @@ static int pending_or_word(struct dirtylog_md *md, u64 block, u64 w)
 		return -ENOMEM;
 	for (i = 0; i < ARRAY_SIZE(tmp); i++)
 		pd->bits[bit / BITS_PER_LONG + i] |= tmp[i];
+	pending_changed(pd, bit / BITS_PER_LONG,
+			bit / BITS_PER_LONG + ARRAY_SIZE(tmp) - 1);
 	return 0;
 }
 
@@ -1655,7 +1671,7 @@ static int grow_mark(struct dirtylog_md *md, struct dirtylog_bitmap *bm,
 			dirtylog_free_block(md, md->atree.blk[0][p]);	/* 0: none */
 			md->atree.blk[0][p] = nb;
 			__set_bit(p / DIRTYLOG_NODE_ENTRIES, md->atree.dirty[1]);
-			dirtylog_bitmap_publish(bm, p, ones, &spare);
+			dirtylog_bitmap_publish(bm, p, ones, DIRTYLOG_ALL_GROUPS, &spare);
 		}
 		kfree(spare);
 		cond_resched();
