@@ -17,6 +17,11 @@
 # 4. mark-dirty --from FILE puts a saved map back into the active interval
 #    (a failed backup's blocks go into the next one); a file of another
 #    device instance is refused.
+# 5. Marks of many blocks at once (one write, or a mark_dirty message)
+#    across the 512-bit word groups a commit publishes, a bitmap page's
+#    partial last group and the page boundary: the live answer (the
+#    in-memory bitmap) and the answer after the device is re-created from
+#    its metadata (the disk) both equal the model.
 #
 # Device d14 over $DL_DATA at 4 KiB blocks; d14b over the spare disk.
 . "$(dirname "$0")/lib.sh"
@@ -25,7 +30,7 @@ trap dl_cleanup EXIT
 dl_cleanup
 dl_fresh_meta
 modprobe dm-dirtylog || exit 1
-ktap_plan 36
+ktap_plan 39
 
 tmp=/tmp/bm14
 rm -rf $tmp
@@ -209,4 +214,28 @@ check_eq "dirty --since c4 is exactly the file's map" \
 refused "mark-dirty --from another device's file: refused" "instance" \
 	mark-dirty d14 --from $tmp/b12
 check_eq "... and marks nothing" "$(extents d14 --since c4)" "$(model 1)"
+# --- 5. multi-block marks across word groups ---------------------------------
+dirtylogctl checkpoint create d14 c5 >/dev/null
+phase=5
+# span FIRST N: one N-block write at block FIRST (fio: a single I/O).
+span() {
+	fio --name=span --filename=$dev --rw=write --bs=$(($2 * 4))k \
+		--offset=$(($1 * 4096)) --size=$(($2 * 4096)) --direct=1 \
+		--ioengine=psync >/dev/null 2>&1 || return 1
+	awk -v f="$1" -v n="$2" 'BEGIN { for (i = 0; i < n; i++) print f + i }' \
+		>>$tmp/model.$phase
+}
+# 32640 blocks per bitmap page (510 words); group 0 is blocks 0..511,
+# the last group of page 0 blocks 32256..32639.
+span 500 40 && span 4000 256 && span 32250 20 && span 32620 40 &&
+	dmsetup message d14 0 mark_dirty 70000 1100 &&
+	awk 'BEGIN { for (i = 70000; i < 71100; i++) print i }' >>$tmp/model.$phase
+ktap_result $? "c5: writes of 20 to 256 blocks and a mark_dirty of 1100 across groups and pages"
+check_eq "dirty --since c5 (in memory) equals the model" \
+	"$(extents d14 --since c5)" "$(model 5)"
+dmsetup remove d14 &&
+	dmsetup create d14 --table "0 $len dirtylog $DL_META $DL_DATA 8" &&
+	dmsetup mknodes
+check_eq "... and after re-creating d14 from its metadata" \
+	"$(extents d14 --since c5)" "$(model 5)"
 ktap_finish
