@@ -59,6 +59,11 @@ echo "# bench-env: {\"kernel\":\"$(uname -r)\",\"cpus\":$(nproc)," \
 # Wait (at most 5 s) until the guest's CPUs are idle, so that background
 # work left by one run (dm-era digesting an old era, page freeing) is not
 # billed to the next one.
+# ratio A B: A / B to three decimals (0 when B is not positive).
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'
+}
+
 settle() {
 	_i=0
 	while [ $_i -lt 25 ]; do
@@ -239,7 +244,7 @@ report() {
 			$(stats "$_f" $_col)
 		EOF
 		_lmed=$(stats "$_lin" $_col | cut -d' ' -f1)
-		_ratio=$(awk -v a="$_med" -v b="$_lmed" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+		_ratio=$(ratio "$_med" "$_lmed")
 		_extra=
 		if [ "$3" = first-touch ] && [ "$_m" = iops ]; then
 			# Per write of the run: metadata write requests, KiB and
@@ -470,7 +475,7 @@ for _dm in dl_c1 dl_c256; do
 	EOF
 	bench_line "$(printf '"row":"dirty-since-oldest","state":"steady","target":"dirtylog-%sckpt","dev":"nullb","block_kib":4,"metric":"ms","median":%s,"min":%s,"max":%s,"ratio":%s,"runs":%s' \
 		"${_dm#dl_c}" "$_med" "$_min" "$_max" \
-		"$(awk -v a="$_med" -v b="$c1med" 'BEGIN { printf "%.3f", a / b }')" "$_n")"
+		"$(ratio "$_med" "$c1med")" "$_n")"
 done
 run_ckpts first-touch || exit 1
 ktap_diag "live checkpoints after the runs: dl_c1 $(dl_status_field dl_c1 4), dl_c256 $(dl_status_field dl_c256 4)"
@@ -567,15 +572,15 @@ atmost() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 
 q=$(get zero randwrite-4k-qd32-query first-touch+query dirtylog iops 6)
 f=$(get zero randwrite-4k-qd32-query first-touch dirtylog iops 6)
-x=$(awk -v a="$q" -v b="$f" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+x=$(ratio "$q" "$f")
 p=$(get zero randwrite-4k-qd1-query first-touch+query dirtylog p99_us 6)
 p0=$(get zero randwrite-4k-qd1-query first-touch dirtylog p99_us 6)
 atleast "$x" 0.8 && [ ! -s "$W/qfail" ]
 goal $? "first-touch 4 KiB writes at QD32 during full-map queries >= 0.8 x without (measured $x; QD1 p99 $p us against $p0 us)"
 c=$(get zero randwrite-4k-qd32-query first-touch+cpu dirtylog iops 6)
-x=$(awk -v a="$q" -v b="$c" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+x=$(ratio "$q" "$c")
 atleast "$x" 0.95 && [ ! -s "$W/qfail" ]
-goal $? "full-map queries cost a QD32 first-touch writer no more than a loop burning CPU (queries / loop $x >= 0.95; the loop alone: $(awk -v a="$c" -v b="$f" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }') x without)"
+goal $? "full-map queries cost a QD32 first-touch writer no more than a loop burning CPU (queries / loop $x >= 0.95; the loop alone: $(ratio "$c" "$f") x without)"
 # behind_era DEV: the rows of DEV where dirtylog is behind dm-era ("" if
 # none): every row, state and metric both measured.
 behind_era() {
