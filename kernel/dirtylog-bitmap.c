@@ -277,3 +277,47 @@ void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,
 	}
 	WRITE_ONCE(bm->nr_set, bm->nr_set + added);
 }
+
+/**
+ * dirtylog_bitmap_publish_words() - make a few (durable) words visible
+ * @bm: the bitmap
+ * @page: page index
+ * @word: word indexes within the page, each below DIRTYLOG_PAGE_LONGS
+ * @mask: the bits to add to each of those words
+ * @nr: how many
+ * @spare: as for dirtylog_bitmap_publish(), used when @page has none yet
+ *
+ * The same as dirtylog_bitmap_publish() with a page of only these words.
+ *
+ * Context: the writer (metadata lock held).  Cannot fail.
+ */
+void dirtylog_bitmap_publish_words(struct dirtylog_bitmap *bm, u64 page,
+				   const u16 *word, const unsigned long *mask,
+				   unsigned int nr, unsigned long **spare)
+{
+	unsigned long *dst = rcu_dereference_protected(bm->pages[page], 1);
+	unsigned long add;
+	unsigned int k;
+	u64 added = 0;
+
+	if (!dst) {
+		dst = *spare;
+		*spare = NULL;
+		memset(dst, 0, DIRTYLOG_PAGE_BITMAP_BYTES);
+		for (k = 0; k < nr; k++) {
+			added += hweight_long(mask[k] & ~dst[word[k]]);
+			dst[word[k]] |= mask[k];
+		}
+		/* Pairs with rcu_dereference() in dirtylog_bitmap_test_range(). */
+		rcu_assign_pointer(bm->pages[page], dst);
+	} else {
+		for (k = 0; k < nr; k++) {
+			add = mask[k] & ~dst[word[k]];
+			if (add) {
+				WRITE_ONCE(dst[word[k]], dst[word[k]] | add);
+				added += hweight_long(add);
+			}
+		}
+	}
+	WRITE_ONCE(bm->nr_set, bm->nr_set + added);
+}

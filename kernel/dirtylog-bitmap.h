@@ -58,6 +58,9 @@ void dirtylog_bitmap_copy_page(struct dirtylog_bitmap *bm, u64 page,
 void dirtylog_bitmap_publish(struct dirtylog_bitmap *bm, u64 page,
 			     const unsigned long *src, u64 groups,
 			     unsigned long **spare);
+void dirtylog_bitmap_publish_words(struct dirtylog_bitmap *bm, u64 page,
+				   const u16 *word, const unsigned long *mask,
+				   unsigned int nr, unsigned long **spare);
 
 void *dirtylog_kvcalloc_sized(size_t n, size_t size);
 

@@ -112,11 +112,23 @@ struct dirtylog_atree {
 	u32 depth;
 };
 
+/*
+ * Marks of one bitmap page not yet durable.  Most commits add a few words
+ * to a page: those are kept as a list (@word, @mask), applied to the live
+ * in-memory page when the commit writes the page and publishes it.  Past
+ * DIRTYLOG_PENDING_WORDS words, or for a whole page at once, @bits holds a
+ * full copy: the live page (at the switch) with every mark added.
+ */
+#define DIRTYLOG_PENDING_WORDS	22
+
 struct dirtylog_pending {
-	unsigned long bits[DIRTYLOG_PAGE_LONGS];
+	unsigned long *bits;		/* NULL: the list below */
 	/* Groups of @bits marked since the copy (dirtylog_bitmap_publish()). */
 	u64 groups;
 	unsigned long *spare;		/* becomes the in-memory page */
+	u32 nr;				/* entries of the list */
+	u16 word[DIRTYLOG_PENDING_WORDS];
+	unsigned long mask[DIRTYLOG_PENDING_WORDS];
 };
 
 struct dirtylog_md {
@@ -248,6 +260,9 @@ int dirtylog_read_page_bits(struct dirtylog_md *md, u64 b, unsigned long *bits,
 			    void *scratch);
 int dirtylog_write_page_bits(struct dirtylog_md *md, u64 b,
 			     const unsigned long *bits);
+int dirtylog_write_page_words(struct dirtylog_md *md, u64 b,
+			      struct dirtylog_bitmap *bm, u64 page,
+			      const u16 *word, const unsigned long *mask, u32 nr);
 int dirtylog_write_node(struct dirtylog_md *md, u64 b, u32 level,
 			const u64 *entries, u32 n);
 int dirtylog_merge_trees(struct dirtylog_md *md, u64 a, u64 b, u32 level,

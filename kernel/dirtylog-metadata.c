@@ -178,6 +178,7 @@ static void atree_free_blocks(struct dirtylog_md *md, struct dirtylog_atree *t)
 static void pending_free(struct dirtylog_pending *pd)
 {
 	if (pd) {
+		kfree(pd->bits);
 		kfree(pd->spare);
 		kfree(pd);
 	}
@@ -196,18 +197,51 @@ void dirtylog_md_discard_pending_locked(struct dirtylog_md *md)
 	md->nr_pending = 0;
 }
 
-/* Still one 4 KiB allocation with the group flags. */
-static_assert(sizeof(struct dirtylog_pending) <= 4096);
+/* A small allocation on the write path; the full copy comes only if needed. */
+static_assert(sizeof(struct dirtylog_pending) <= 256);
 
-/* Note that words @first..@last of @pd's page gained marks. */
+/* Note that words @first..@last of @pd's full copy gained marks. */
 static void pending_changed(struct dirtylog_pending *pd, u32 first, u32 last)
 {
 	pd->groups |= GENMASK_ULL(last / DIRTYLOG_GROUP_LONGS,
 				  first / DIRTYLOG_GROUP_LONGS);
 }
 
-/* Get (or create, seeded from the in-memory page) the pending copy of @p. */
-static struct dirtylog_pending *pending_get(struct dirtylog_md *md, u64 p)
+/*
+ * Switch @pd (page @p) to a full copy: the live page with the listed marks.
+ * The live page does not change while @pd exists: every holder of md->lock
+ * commits or discards what is pending before it lets go, and nothing else
+ * publishes to or replaces the active bitmap with marks pending.
+ */
+static int pending_full(struct dirtylog_md *md, struct dirtylog_pending *pd,
+			u64 p)
+{
+	unsigned long *bits;
+	u32 k;
+
+	if (pd->bits)
+		return 0;
+	bits = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
+	if (!bits)
+		return -ENOMEM;
+	dirtylog_bitmap_copy_page(dirtylog_active_locked(md), p, bits);
+	for (k = 0; k < pd->nr; k++) {
+		bits[pd->word[k]] |= pd->mask[k];
+		pending_changed(pd, pd->word[k], pd->word[k]);
+	}
+	pd->bits = bits;
+	pd->nr = 0;
+	return 0;
+}
+
+/*
+ * Get the pending marks of page @p, or create them for @nwords words of new
+ * marks: a list, or a full copy when the list cannot hold them.  A new
+ * entry is stored only once it can take those marks, so no entry is ever
+ * left without any (which would write a page of zeroes).
+ */
+static struct dirtylog_pending *pending_get(struct dirtylog_md *md, u64 p,
+					    u32 nwords)
 {
 	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
 	struct dirtylog_pending *pd = xa_load(&md->pending, p);
@@ -217,33 +251,66 @@ static struct dirtylog_pending *pending_get(struct dirtylog_md *md, u64 p)
 	pd = kmalloc(sizeof(*pd), GFP_NOIO);
 	if (!pd)
 		return NULL;
+	pd->bits = NULL;
 	pd->spare = NULL;
+	pd->groups = 0;
+	pd->nr = 0;
 	if (!rcu_access_pointer(bm->pages[p])) {
 		pd->spare = kmalloc(DIRTYLOG_PAGE_BITMAP_BYTES, GFP_NOIO);
-		if (!pd->spare) {
-			kfree(pd);
-			return NULL;
-		}
+		if (!pd->spare)
+			goto fail;
 	}
-	dirtylog_bitmap_copy_page(bm, p, pd->bits);
-	pd->groups = 0;
-	if (xa_err(xa_store(&md->pending, p, pd, GFP_NOIO))) {
-		pending_free(pd);
-		return NULL;
-	}
+	if (nwords > DIRTYLOG_PENDING_WORDS && pending_full(md, pd, p))
+		goto fail;
+	if (xa_err(xa_store(&md->pending, p, pd, GFP_NOIO)))
+		goto fail;
 	md->nr_pending++;
 	return pd;
+fail:
+	pending_free(pd);
+	return NULL;
 }
 
-/* Set bits of [block, block + count) in the pending copies of their pages. */
+/* Add @mask to word @w of page @p's pending marks. */
+static int pending_or_long(struct dirtylog_md *md, struct dirtylog_pending *pd,
+			   u64 p, u32 w, unsigned long mask)
+{
+	u32 k;
+	int r;
+
+	if (!pd->bits) {
+		/* Marks of one write come in order: look from the end. */
+		for (k = pd->nr; k-- > 0;) {
+			if (pd->word[k] == w) {
+				pd->mask[k] |= mask;
+				return 0;
+			}
+		}
+		if (pd->nr < DIRTYLOG_PENDING_WORDS) {
+			pd->word[pd->nr] = w;
+			pd->mask[pd->nr] = mask;
+			pd->nr++;
+			return 0;
+		}
+		r = pending_full(md, pd, p);
+		if (r)
+			return r;
+	}
+	pd->bits[w] |= mask;
+	pending_changed(pd, w, w);
+	return 0;
+}
+
+/* Set bits of [block, block + count) in the pending marks of their pages. */
 static int pending_or_range(struct dirtylog_md *md, u64 block, u64 count)
 {
 	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
 	u64 end = block + count;
+	int r;
 
 	while (block < end) {
 		struct dirtylog_pending *pd;
-		u32 bit;
+		u32 bit, w, last;
 		u64 p = div_u64_rem(block, DIRTYLOG_BITS_PER_PAGE, &bit);
 		u32 n = min_t(u64, end - block, DIRTYLOG_BITS_PER_PAGE - bit);
 		bool marked;
@@ -255,27 +322,51 @@ static int pending_or_range(struct dirtylog_md *md, u64 block, u64 count)
 		rcu_read_lock();
 		marked = dirtylog_bitmap_test_range(bm, block, n);
 		rcu_read_unlock();
-		if (!marked) {
-			pd = pending_get(md, p);
-			if (!pd)
-				return -ENOMEM;
-			bitmap_set(pd->bits, bit, n);
-			pending_changed(pd, bit / BITS_PER_LONG,
-					(bit + n - 1) / BITS_PER_LONG);
-		}
 		block += n;
+		if (marked)
+			continue;
+		w = bit / BITS_PER_LONG;
+		last = (bit + n - 1) / BITS_PER_LONG;
+		pd = pending_get(md, p, last - w + 1);
+		if (!pd)
+			return -ENOMEM;
+		/* More words than the list holds: straight to the full copy. */
+		if (!pd->bits && last - w >= DIRTYLOG_PENDING_WORDS - pd->nr) {
+			r = pending_full(md, pd, p);
+			if (r)
+				return r;
+		}
+		if (pd->bits) {
+			bitmap_set(pd->bits, bit, n);
+			pending_changed(pd, w, last);
+			continue;
+		}
+		for (; w <= last; w++) {
+			u32 from = max(bit, w * BITS_PER_LONG);
+			u32 to = min(bit + n, (w + 1) * BITS_PER_LONG);
+
+			r = pending_or_long(md, pd, p, w,
+					    BITMAP_FIRST_WORD_MASK(from) &
+					    BITMAP_LAST_WORD_MASK(to));
+			if (r)
+				return r;
+		}
 	}
 	return 0;
 }
 
-/* Merge a whole bitmap page's bits into the pending copy of page @p. */
+/* Merge a whole bitmap page's bits into the pending marks of page @p. */
 static int pending_or_page(struct dirtylog_md *md, u64 p,
 			   const unsigned long *bits)
 {
-	struct dirtylog_pending *pd = pending_get(md, p);
+	struct dirtylog_pending *pd = pending_get(md, p, DIRTYLOG_PAGE_LONGS);
+	int r;
 
 	if (!pd)
 		return -ENOMEM;
+	r = pending_full(md, pd, p);
+	if (r)
+		return r;
 	bitmap_or(pd->bits, pd->bits, bits, DIRTYLOG_BITS_PER_PAGE);
 	pd->groups = DIRTYLOG_ALL_GROUPS;
 	return 0;
@@ -440,6 +531,16 @@ static s64 commit_plan(struct dirtylog_md *md, bool in_place, bool *sb)
 	return need;
 }
 
+/* Write page @p with its pending marks to block @b. */
+static int write_pending_page(struct dirtylog_md *md, u64 b, u64 p,
+			      struct dirtylog_pending *pd)
+{
+	if (pd->bits)
+		return dirtylog_write_page_bits(md, b, pd->bits);
+	return dirtylog_write_page_words(md, b, dirtylog_active_locked(md), p,
+					 pd->word, pd->mask, pd->nr);
+}
+
 /* Write every pending bitmap page: in place, or to a new block. */
 static int write_pending_pages(struct dirtylog_md *md, bool in_place)
 {
@@ -451,14 +552,14 @@ static int write_pending_pages(struct dirtylog_md *md, bool in_place)
 
 	xa_for_each(&md->pending, p, pd) {
 		if (!page_needs_block(md, in_place, p)) {
-			r = dirtylog_write_page_bits(md, t->blk[0][p], pd->bits);
+			r = write_pending_page(md, t->blk[0][p], p, pd);
 			if (r)
 				break;
 			continue;
 		}
 		r = dirtylog_alloc_block(md, &nb);
 		if (!r)
-			r = dirtylog_write_page_bits(md, nb, pd->bits);
+			r = write_pending_page(md, nb, p, pd);
 		if (r)
 			break;
 		dirtylog_free_block(md, t->blk[0][p]);
@@ -579,8 +680,14 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 		dirtylog_sm_hold_freed(md);
 		bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
 	}
-	xa_for_each(&md->pending, p, pd)
-		dirtylog_bitmap_publish(bm, p, pd->bits, pd->groups, &pd->spare);
+	xa_for_each(&md->pending, p, pd) {
+		if (pd->bits)
+			dirtylog_bitmap_publish(bm, p, pd->bits, pd->groups,
+						&pd->spare);
+		else
+			dirtylog_bitmap_publish_words(bm, p, pd->word, pd->mask,
+						      pd->nr, &pd->spare);
+	}
 	dirtylog_md_discard_pending_locked(md);
 	return 0;
 }
@@ -1240,20 +1347,21 @@ static int pending_or_word(struct dirtylog_md *md, u64 block, u64 w)
 	struct dirtylog_pending *pd;
 	u32 bit, i;
 	u64 p = div_u64_rem(block, DIRTYLOG_BITS_PER_PAGE, &bit);
+	int r = 0;
 
 	bitmap_from_arr64(tmp, &w, 64);
 	/* Pages hold a whole number of 64-bit words: @bit is long aligned. */
 	if (dirtylog_bitmap_covers(bm, p, bit / BITS_PER_LONG, tmp,
 				   ARRAY_SIZE(tmp)))
 		return 0;
-	pd = pending_get(md, p);
+	pd = pending_get(md, p, ARRAY_SIZE(tmp));
 	if (!pd)
 		return -ENOMEM;
-	for (i = 0; i < ARRAY_SIZE(tmp); i++)
-		pd->bits[bit / BITS_PER_LONG + i] |= tmp[i];
-	pending_changed(pd, bit / BITS_PER_LONG,
-			bit / BITS_PER_LONG + ARRAY_SIZE(tmp) - 1);
-	return 0;
+	for (i = 0; i < ARRAY_SIZE(tmp) && !r; i++)
+		if (tmp[i])
+			r = pending_or_long(md, pd, p, bit / BITS_PER_LONG + i,
+					    tmp[i]);
+	return r;
 }
 
 /* Are @c aligned, inside the device, and clear past its end? */

@@ -319,6 +319,33 @@ int dirtylog_write_page_bits(struct dirtylog_md *md, u64 b,
 	return 0;
 }
 
+static_assert(offsetof(struct dirtylog_disk_page, bits) % sizeof(long) == 0);
+
+/*
+ * Write page @page of @bm with a few words added (@mask[k] to word
+ * @word[k], k < @nr) to block @b: what publishing the same words makes of
+ * the in-memory page after the commit.
+ */
+int dirtylog_write_page_words(struct dirtylog_md *md, u64 b,
+			      struct dirtylog_bitmap *bm, u64 page,
+			      const u16 *word, const unsigned long *mask, u32 nr)
+{
+	struct dirtylog_disk_page *pg;
+	struct dm_buffer *buf;
+	unsigned long *bits;
+	u32 k;
+
+	pg = dirtylog_new_block(md, b, &buf);
+	if (IS_ERR(pg))
+		return PTR_ERR(pg);
+	bits = (unsigned long *)pg->bits;
+	dirtylog_bitmap_copy_page(bm, page, bits);
+	for (k = 0; k < nr; k++)
+		bits[word[k]] |= mask[k];
+	dirtylog_seal_new_block(buf, pg, DIRTYLOG_PAGE_MAGIC);
+	return 0;
+}
+
 int dirtylog_write_node(struct dirtylog_md *md, u64 b, u32 level,
 			const u64 *entries, u32 n)
 {

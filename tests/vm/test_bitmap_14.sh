@@ -22,6 +22,13 @@
 #    partial last group and the page boundary: the live answer (the
 #    in-memory bitmap) and the answer after the device is re-created from
 #    its metadata (the disk) both equal the model.
+# 6. Many words of one bitmap page in one commit: a commit keeps a page's
+#    new marks as a short list of words and switches to a copy of the
+#    whole page past 22 words or for a longer write.  Bursts of random
+#    writes (QD32, fio logs every offset: the model) of 4 KiB into one
+#    page and of 4 KiB to 1 MiB into the next; the live answer, the count
+#    of dirty blocks in the status line, and the answer after re-creating
+#    the device all equal the model.
 #
 # Device d14 over $DL_DATA at 4 KiB blocks; d14b over the spare disk.
 . "$(dirname "$0")/lib.sh"
@@ -30,7 +37,7 @@ trap dl_cleanup EXIT
 dl_cleanup
 dl_fresh_meta
 modprobe dm-dirtylog || exit 1
-ktap_plan 39
+ktap_plan 44
 
 tmp=/tmp/bm14
 rm -rf $tmp
@@ -238,4 +245,36 @@ dmsetup remove d14 &&
 	dmsetup mknodes
 check_eq "... and after re-creating d14 from its metadata" \
 	"$(extents d14 --since c5)" "$(model 5)"
+# --- 6. many words of one page in one commit ---------------------------------
+dirtylogctl checkpoint create d14 c6 >/dev/null
+phase=6
+# burst FIRST_PAGE BSRANGE N: N random writes at QD32 inside bitmap page
+# FIRST_PAGE; the model comes from fio's log of what it issued.
+burst() {
+	rm -f $tmp/iolog
+	fio --name=burst --filename=$dev --rw=randwrite --bsrange="$2" \
+		--offset=$(($1 * 32640 * 4096)) --size=$((32640 * 4096)) \
+		--number_ios="$3" --direct=1 --ioengine=libaio --iodepth=32 \
+		--randrepeat=0 --write_iolog=$tmp/iolog >/dev/null 2>&1 || return 1
+	# "[TIME] FILE write OFFSET LENGTH" (version 3 logs have the time).
+	awk '{ for (i = 2; i + 2 <= NF; i++) if ($i == "write") break }
+	     i + 2 <= NF { f = int($(i + 1) / 4096); l = int(($(i + 1) + $(i + 2) - 1) / 4096)
+			   for (b = f; b <= l; b++) print b; n++ }
+	     END { exit n ? 0 : 1 }' $tmp/iolog >>$tmp/model.$phase
+}
+burst 2 4k-4k 400 && burst 3 4k-1m 300
+ktap_result $? "c6: bursts of random writes into pages 2 and 3 at QD32"
+check_eq "dirty --since c6 (in memory) equals the model" \
+	"$(extents d14 --since c6)" "$(model 6)"
+check_eq "the status line counts the model's blocks" \
+	"$(dmsetup status d14 | awk '{ print $6 }')" \
+	"$(model 6 | awk '{ n += $2 } END { print n + 0 }')"
+dmsetup remove d14 &&
+	dmsetup create d14 --table "0 $len dirtylog $DL_META $DL_DATA 8" &&
+	dmsetup mknodes
+check_eq "... and after re-creating d14 from its metadata" \
+	"$(extents d14 --since c6)" "$(model 6)"
+check_eq "... which counts them too" \
+	"$(dmsetup status d14 | awk '{ print $6 }')" \
+	"$(model 6 | awk '{ n += $2 } END { print n + 0 }')"
 ktap_finish
