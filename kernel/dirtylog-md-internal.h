@@ -119,9 +119,11 @@ struct dirtylog_atree {
  * DIRTYLOG_PENDING_WORDS words, or for a whole page at once, @bits holds a
  * full copy: the live page (at the switch) with every mark added.
  */
-#define DIRTYLOG_PENDING_WORDS	22
+#define DIRTYLOG_PENDING_WORDS	21
 
 struct dirtylog_pending {
+	struct dirtylog_pending *next;	/* md->pending_list */
+	u64 page;
 	unsigned long *bits;		/* NULL: the list below */
 	/* Groups of @bits marked since the copy (dirtylog_bitmap_publish()). */
 	u64 groups;
@@ -161,6 +163,8 @@ struct dirtylog_md {
 	struct dirtylog_bitmap __rcu *active;
 	struct dirtylog_atree atree;
 	struct xarray pending;		/* page index -> struct dirtylog_pending */
+	/* The same entries, linked: a commit walks them without the xarray. */
+	struct dirtylog_pending *pending_list;
 	u64 nr_pending;
 
 	u64 nr_meta_blocks;

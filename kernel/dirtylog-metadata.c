@@ -187,11 +187,11 @@ static void pending_free(struct dirtylog_pending *pd)
 void dirtylog_md_discard_pending_locked(struct dirtylog_md *md)
 {
 	struct dirtylog_pending *pd;
-	unsigned long p;
 
 	lockdep_assert_held(&md->lock);
-	xa_for_each(&md->pending, p, pd) {
-		xa_erase(&md->pending, p);
+	while ((pd = md->pending_list)) {
+		md->pending_list = pd->next;
+		xa_erase(&md->pending, pd->page);
 		pending_free(pd);
 	}
 	md->nr_pending = 0;
@@ -262,8 +262,11 @@ static struct dirtylog_pending *pending_get(struct dirtylog_md *md, u64 p,
 	}
 	if (nwords > DIRTYLOG_PENDING_WORDS && pending_full(md, pd, p))
 		goto fail;
+	pd->page = p;
 	if (xa_err(xa_store(&md->pending, p, pd, GFP_NOIO)))
 		goto fail;
+	pd->next = md->pending_list;
+	md->pending_list = pd;
 	md->nr_pending++;
 	return pd;
 fail:
@@ -497,13 +500,12 @@ static s64 commit_plan(struct dirtylog_md *md, bool in_place, bool *sb)
 {
 	struct dirtylog_atree *t = &md->atree;
 	struct dirtylog_pending *pd;
-	unsigned long p;
 	u64 need = 0, avail;
 	u32 l;
 
-	xa_for_each(&md->pending, p, pd) {
-		if (page_needs_block(md, in_place, p)) {
-			__set_bit(p / DIRTYLOG_NODE_ENTRIES, t->dirty[1]);
+	for (pd = md->pending_list; pd; pd = pd->next) {
+		if (page_needs_block(md, in_place, pd->page)) {
+			__set_bit(pd->page / DIRTYLOG_NODE_ENTRIES, t->dirty[1]);
 			need++;
 		}
 	}
@@ -546,11 +548,11 @@ static int write_pending_pages(struct dirtylog_md *md, bool in_place)
 {
 	struct dirtylog_atree *t = &md->atree;
 	struct dirtylog_pending *pd;
-	unsigned long p;
-	u64 nb;
+	u64 nb, p;
 	int r = 0;
 
-	xa_for_each(&md->pending, p, pd) {
+	for (pd = md->pending_list; pd; pd = pd->next) {
+		p = pd->page;
 		if (!page_needs_block(md, in_place, p)) {
 			r = write_pending_page(md, t->blk[0][p], p, pd);
 			if (r)
@@ -642,7 +644,6 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 {
 	struct dirtylog_bitmap *bm = dirtylog_active_locked(md);
 	struct dirtylog_pending *pd;
-	unsigned long p;
 	bool in_place, sb;
 	s64 need;
 	int r;
@@ -680,13 +681,14 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 		dirtylog_sm_hold_freed(md);
 		bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
 	}
-	xa_for_each(&md->pending, p, pd) {
+	for (pd = md->pending_list; pd; pd = pd->next) {
 		if (pd->bits)
-			dirtylog_bitmap_publish(bm, p, pd->bits, pd->groups,
-						&pd->spare);
+			dirtylog_bitmap_publish(bm, pd->page, pd->bits,
+						pd->groups, &pd->spare);
 		else
-			dirtylog_bitmap_publish_words(bm, p, pd->word, pd->mask,
-						      pd->nr, &pd->spare);
+			dirtylog_bitmap_publish_words(bm, pd->page, pd->word,
+						      pd->mask, pd->nr,
+						      &pd->spare);
 	}
 	dirtylog_md_discard_pending_locked(md);
 	return 0;
@@ -1099,12 +1101,13 @@ bad:
 void dirtylog_md_close(struct dirtylog_md *md)
 {
 	struct dirtylog_pending *pd;
-	unsigned long p;
 
 	if (!md)
 		return;
-	xa_for_each(&md->pending, p, pd)
+	while ((pd = md->pending_list)) {
+		md->pending_list = pd->next;
 		pending_free(pd);
+	}
 	xa_destroy(&md->pending);
 	dirtylog_bitmap_free(rcu_dereference_protected(md->active, 1));
 	atree_free(&md->atree);

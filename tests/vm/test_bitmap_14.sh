@@ -24,7 +24,7 @@
 #    its metadata (the disk) both equal the model.
 # 6. Many words of one bitmap page in one commit: a commit keeps a page's
 #    new marks as a short list of words and switches to a copy of the
-#    whole page past 22 words or for a longer write.  Bursts of random
+#    whole page past 21 words or for a longer write.  Bursts of random
 #    writes (QD32, fio logs every offset: the model) of 4 KiB into one
 #    page and of 4 KiB to 1 MiB into the next; the live answer, the count
 #    of dirty blocks in the status line, and the answer after re-creating
