@@ -2,10 +2,11 @@
 /*
  * In-memory bitmap of the active interval; see dirtylog-bitmap.h.
  *
- * Locking: readers hold rcu_read_lock(); the single writer (the metadata
- * worker, holding the metadata lock) publishes page pointers with
- * rcu_assign_pointer() and sets bits with WRITE_ONCE() on whole words, so a
- * reader sees each word either before or after the update, never torn.
+ * Locking: readers hold rcu_read_lock(); one writer at a time (whoever
+ * holds the metadata lock: the worker or a request) publishes page
+ * pointers with rcu_assign_pointer() and sets bits with WRITE_ONCE() on
+ * whole words, so a reader sees each word either before or after the
+ * update, never torn.
  */
 #include <linux/bitmap.h>
 #include <linux/math64.h>

@@ -9,8 +9,9 @@
  * straight down when every block it touches is set.
  *
  * Concurrency: readers (map()) hold rcu_read_lock() and call
- * dirtylog_bitmap_test_range().  Only the metadata worker sets bits or
- * publishes pages (dirtylog_bitmap_publish()), with its metadata lock held.
+ * dirtylog_bitmap_test_range().  Bits are set and pages published
+ * (dirtylog_bitmap_publish()) only with the metadata lock held: by the
+ * worker, or by a request (a checkpoint, mark_dirty) run by its caller.
  * A whole bitmap is replaced with rcu_assign_pointer() by its owner and
  * freed after synchronize_rcu().
  */
@@ -28,7 +29,7 @@
 struct dirtylog_bitmap {
 	u64 nr_blocks;
 	u64 nr_pages;
-	u64 nr_set;			/* written by the worker only */
+	u64 nr_set;			/* written under the metadata lock */
 	unsigned long __rcu **pages;	/* nr_pages entries, NULL = all zero */
 };
 

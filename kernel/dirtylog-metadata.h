@@ -6,8 +6,10 @@
  *
  * Every function here takes the metadata lock itself unless its name ends
  * in _locked; the _locked ones require it (asserted with lockdep).  All
- * functions may sleep.  Only the target's worker calls the ones that
- * change metadata; queries may be called from any process context.
+ * functions may sleep.  The ones that change metadata are called by the
+ * target's worker and by requests in their caller's context, with
+ * memalloc_noio (writes wait for the metadata lock); queries may be called
+ * from any process context.
  */
 #ifndef DIRTYLOG_METADATA_H
 #define DIRTYLOG_METADATA_H

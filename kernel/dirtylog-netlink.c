@@ -13,8 +13,8 @@
  * Locking: a handler holds dirtylog_stores_lock (dirtylog_lock_stores())
  * only to find its devices and take a reference to each
  * (dirtylog_store_get(), which also keeps the dm device from being freed);
- * it runs the operation, which may wait for the device's worker and its
- * metadata I/O, without the lock, so a device that does not answer holds
+ * it runs the operation, which may wait for the device's metadata lock and
+ * its metadata I/O, without the lock, so a device that does not answer holds
  * up only its own callers.  Dumps find their device anew in every callback.
  */
 #include <linux/device-mapper.h>
@@ -898,7 +898,8 @@ out_put:
  * @ckpt: checkpoint name, or NULL
  * @id: checkpoint id, or 0
  *
- * Context: process context, may sleep (GFP_NOIO: the worker calls it).
+ * Context: process context, may sleep (GFP_NOIO: the worker calls it, and
+ * requests inside their memalloc_noio scope).
  */
 static void dirtylog_nl_notify(struct dirtylog_store *st, u8 cmd,
 			       const char *ckpt, u64 id)

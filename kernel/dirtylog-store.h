@@ -11,7 +11,7 @@
  * to it (dirtylog_store_get()) require dirtylog_stores_lock
  * (dirtylog_lock_stores()); everything else needs only a reference, and
  * must be called without that lock: operations wait for the device's
- * worker and its metadata I/O.
+ * metadata lock and its metadata I/O.
  */
 #ifndef DIRTYLOG_STORE_H
 #define DIRTYLOG_STORE_H
@@ -68,7 +68,8 @@ int dirtylog_store_mark_chunks(struct dirtylog_store *st,
 /*
  * Events: @cmd is a DM_DIRTYLOG_CMD_*_NTF, @ckpt a checkpoint name or
  * NULL, @id a checkpoint id or 0.  Called in process context, maybe from
- * the worker (allocate with GFP_NOIO).  Set before the target registers
+ * the worker or inside a request's memalloc_noio scope (allocate with
+ * GFP_NOIO).  Set before the target registers
  * and cleared after it unregisters (dirtylog-main.c).
  */
 typedef void (*dirtylog_notify_fn)(struct dirtylog_store *st, u8 cmd,

@@ -22,11 +22,18 @@
  *	Held only for lookups and refcount changes, never across I/O or a
  *	wait for the worker: one stuck device must not stop the others.
  *   store->md_sem (rwsem): read by every user of store->md except map(),
- *	write to replace md when a reload recovers failed metadata.
+ *	write to replace md when a reload recovers failed metadata.  The
+ *	worker, holding it, waits for the requests already started (they
+ *	hold it too) before each batch; a request never waits for its own
+ *	store's worker (it may for a lower device's, which never waits for
+ *	this store).
+ *   store->state_lock (mutex): a state change together with the metadata's
+ *	invalid flag (store_failed(), reset); store->live_lock inside it.
+ *	A reopen changes both under md_sem (write), which excludes them.
  *   md->lock (inside dirtylog-metadata.c).
  *   inflight->lock (per-CPU spinlock, irq-safe): the writes in flight that
  *	found no free slot (see struct dirtylog_inflight).
- *   store->deferred_lock (spinlock, irq-safe): deferred bios and requests.
+ *   store->deferred_lock (spinlock, irq-safe): the deferred bios.
  * map() takes no lock but rcu_read_lock() while its CPU has a free
  * in-flight slot, else that CPU's inflight lock.
  */
@@ -114,16 +121,14 @@ enum dirtylog_req_op {
 	DIRTYLOG_REQ_MARK_CHUNKS,
 };
 
+/* An operation on the metadata, run by its caller (run_request()). */
 struct dirtylog_req {
-	struct list_head list;
 	enum dirtylog_req_op op;
 	const char *name;
 	u64 a, b;
 	const struct dirtylog_mark_chunk *chunks;
 	unsigned int nr_chunks;
 	u64 id;
-	int result;
-	struct completion done;
 };
 
 struct dirtylog_c;
@@ -150,17 +155,20 @@ struct dirtylog_store {
 
 	struct workqueue_struct *wq;
 	struct work_struct work;
-	spinlock_t deferred_lock;	/* protects deferred and requests */
+	spinlock_t deferred_lock;	/* protects deferred */
 	struct bio_list deferred;
-	struct list_head requests;
+	/* Requests started and finished, and the worker waiting for them. */
+	atomic_t req_started, req_done;
+	wait_queue_head_t req_wait;
 
 	struct dirtylog_inflight __percpu *inflight;
 	atomic_t state;			/* enum dirtylog_state */
+	struct mutex state_lock;	/* state changes with the invalid flag */
 	bool passthrough;		/* of the live table */
 
 	struct mutex live_lock;		/* protects live and stray */
 	struct dirtylog_c *live;	/* target of the live table, for events */
-	bool space_low;			/* announced, worker only */
+	int space_low;			/* announced; xchg() */
 	/* A checkpoint an atomic create could not roll back, or "". */
 	char stray[DIRTYLOG_NAME_MAX + 1];
 };
@@ -230,6 +238,23 @@ static void store_set_state(struct dirtylog_store *st, enum dirtylog_state s)
 	}
 }
 
+/*
+ * The metadata failed: with @invalid (passthrough), flag it invalid first,
+ * so that queries refuse, then let writes through untracked; else fail
+ * writes.  Under state_lock, so that a reset running meanwhile (it clears
+ * the flag and sets the state back to rw) cannot end up between the two
+ * steps and leave writes untracked while queries answer.
+ */
+static void store_failed(struct dirtylog_store *st, struct dirtylog_md *md,
+			 bool invalid)
+{
+	mutex_lock(&st->state_lock);
+	if (invalid)
+		dirtylog_md_set_invalid(md);
+	store_set_state(st, invalid ? DIRTYLOG_STATE_INVALID : DIRTYLOG_STATE_FAIL);
+	mutex_unlock(&st->state_lock);
+}
+
 /* Announce once when less than 10% of the metadata device is free. */
 static void store_check_space(struct dirtylog_store *st)
 {
@@ -238,9 +263,9 @@ static void store_check_space(struct dirtylog_store *st)
 
 	dirtylog_md_stats(store_md(st), &s);
 	low = (s.meta_total - s.meta_used) * 10 < s.meta_total;
-	if (low && !st->space_low)
+	/* The worker and requests check it concurrently: announce once. */
+	if (!xchg(&st->space_low, low) && low)
 		store_notify(st, DM_DIRTYLOG_CMD_SPACE_LOW_NTF, NULL, 0);
-	st->space_low = low;
 }
 
 static void dirtylog_worker(struct work_struct *work);
@@ -303,9 +328,12 @@ static struct dirtylog_store *store_create(struct dm_target *ti,
 	init_rwsem(&st->md_sem);
 	spin_lock_init(&st->deferred_lock);
 	bio_list_init(&st->deferred);
-	INIT_LIST_HEAD(&st->requests);
+	atomic_set(&st->req_started, 0);
+	atomic_set(&st->req_done, 0);
+	init_waitqueue_head(&st->req_wait);
 	INIT_WORK(&st->work, dirtylog_worker);
 	mutex_init(&st->live_lock);
+	mutex_init(&st->state_lock);
 	atomic_set(&st->state, DIRTYLOG_STATE_RW);
 
 	st->inflight = alloc_percpu(struct dirtylog_inflight);
@@ -594,11 +622,10 @@ static void process_bios(struct dirtylog_store *st, struct bio_list *bios)
 			store_event(st);
 			error_bios(&failed, BLK_STS_NOSPC);
 		} else if (st->passthrough) {
-			dirtylog_md_set_invalid(md);
-			store_set_state(st, DIRTYLOG_STATE_INVALID);
+			store_failed(st, md, true);
 			bio_list_merge(&ready, &failed);
 		} else {
-			store_set_state(st, DIRTYLOG_STATE_FAIL);
+			store_failed(st, md, false);
 			error_bios(&failed, BLK_STS_IOERR);
 		}
 	}
@@ -627,9 +654,11 @@ static int do_request(struct dirtylog_store *st, struct dirtylog_req *rq)
 		r = dirtylog_md_checkpoint_delete(md, rq->name, rq->id);
 		break;
 	case DIRTYLOG_REQ_RESET:
+		mutex_lock(&st->state_lock);
 		r = dirtylog_md_reset(md);
 		if (!r && atomic_read(&st->state) == DIRTYLOG_STATE_INVALID)
 			store_set_state(st, DIRTYLOG_STATE_RW);
+		mutex_unlock(&st->state_lock);
 		break;
 	case DIRTYLOG_REQ_MARK:
 		r = dirtylog_md_mark(md, rq->a, rq->b);
@@ -645,23 +674,25 @@ static int do_request(struct dirtylog_store *st, struct dirtylog_req *rq)
 		struct dirtylog_md_stats s;
 
 		dirtylog_md_stats(md, &s);
-		if (s.failed && st->passthrough) {
-			/* In memory at least: every query refuses from now on. */
-			dirtylog_md_set_invalid(md);
-			store_set_state(st, DIRTYLOG_STATE_INVALID);
-		} else if (s.failed) {
-			store_set_state(st, DIRTYLOG_STATE_FAIL);
-		}
+		/* Every query refuses from now on (md->failed, or the flag). */
+		if (s.failed)
+			store_failed(st, md, st->passthrough);
 	}
 	return r;
+}
+
+/* Have the requests started before @seen (a req_started value) ended? */
+static bool requests_done(struct dirtylog_store *st, int seen)
+{
+	return (int)((unsigned int)atomic_read(&st->req_done) -
+		     (unsigned int)seen) >= 0;
 }
 
 static void dirtylog_worker(struct work_struct *work)
 {
 	struct dirtylog_store *st = container_of(work, struct dirtylog_store, work);
 	struct bio_list bios;
-	struct dirtylog_req *rq;
-	LIST_HEAD(reqs);
+	int seen;
 
 	/*
 	 * Writes wait for this worker: memory reclaim must not wait for them
@@ -673,35 +704,51 @@ static void dirtylog_worker(struct work_struct *work)
 		spin_lock_irq(&st->deferred_lock);
 		bios = st->deferred;
 		bio_list_init(&st->deferred);
-		list_splice_init(&st->requests, &reqs);
 		spin_unlock_irq(&st->deferred_lock);
-		if (bio_list_empty(&bios) && list_empty(&reqs))
+		if (bio_list_empty(&bios))
 			break;
 
 		down_read(&st->md_sem);
-		if (!bio_list_empty(&bios))
-			process_bios(st, &bios);
-		while (!list_empty(&reqs)) {
-			rq = list_first_entry(&reqs, struct dirtylog_req, list);
-			list_del(&rq->list);
-			rq->result = do_request(st, rq);
-			complete(&rq->done);
-		}
+		/*
+		 * Step aside for the requests already started: a caller that
+		 * sleeps on md->lock while this worker takes it again batch
+		 * after batch waits many scheduler slices for it.  Not for
+		 * later ones, so that a stream of requests cannot starve the
+		 * writes.  A request never waits for its own store's worker,
+		 * and it already holds md_sem, so this wait ends.
+		 */
+		seen = atomic_read(&st->req_started);
+		wait_event(st->req_wait, requests_done(st, seen));
+		process_bios(st, &bios);
 		store_check_space(st);
 		up_read(&st->md_sem);
 	}
 	memalloc_noio_restore(noio);
 }
 
+/*
+ * Run a request in the caller's context, which is why it allocates as the
+ * worker does (writes may wait for md->lock, which it holds) and is not
+ * handed to the worker: a caller woken after a commit by a worker that
+ * goes on with the next batch waits a scheduler slice or more to run
+ * again, which was most of a checkpoint's latency under a writer.
+ * Requests and the worker serialize on md->lock (and md_sem keeps a
+ * reopen from replacing md meanwhile).
+ */
 static int run_request(struct dirtylog_store *st, struct dirtylog_req *rq)
 {
-	init_completion(&rq->done);
-	spin_lock_irq(&st->deferred_lock);
-	list_add_tail(&rq->list, &st->requests);
-	spin_unlock_irq(&st->deferred_lock);
-	queue_work(st->wq, &st->work);
-	wait_for_completion(&rq->done);
-	return rq->result;
+	unsigned int noio = memalloc_noio_save();
+	int r;
+
+	down_read(&st->md_sem);
+	atomic_inc(&st->req_started);
+	r = do_request(st, rq);
+	atomic_inc(&st->req_done);
+	wake_up(&st->req_wait);
+	store_check_space(st);
+	up_read(&st->md_sem);
+	memalloc_noio_restore(noio);
+	return r;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -713,7 +760,8 @@ static int run_request(struct dirtylog_store *st, struct dirtylog_req *rq)
  * @name: validated name
  * @id: the new checkpoint's id
  *
- * Context: process context; waits for the worker.  Return: 0 or -errno.
+ * Context: process context; waits for md->lock and metadata I/O.
+ * Return: 0 or -errno.
  */
 int dirtylog_store_checkpoint(struct dirtylog_store *st, const char *name, u64 *id)
 {
@@ -734,7 +782,8 @@ int dirtylog_store_checkpoint(struct dirtylog_store *st, const char *name, u64 *
  * @id: 0, or the id the checkpoint must have: a rollback deletes only the
  *	checkpoint it made, not one another caller made under the same name
  *
- * Context: process context; waits for the worker.  Return: 0 or -errno.
+ * Context: process context; waits for md->lock and metadata I/O.
+ * Return: 0 or -errno.
  */
 int dirtylog_store_delete(struct dirtylog_store *st, const char *name, u64 id)
 {
