@@ -7,6 +7,7 @@
 #include <linux/device-mapper.h>
 #include <linux/module.h>
 
+#include "dirtylog-metadata.h"
 #include "dirtylog-netlink.h"
 #include "dirtylog-store.h"
 
@@ -16,6 +17,7 @@ static int __init dirtylog_init(void)
 {
 	int r;
 
+	dirtylog_csum_init();
 	r = dirtylog_nl_init();
 	if (r) {
 		DMERR("cannot register the netlink family: %d", r);

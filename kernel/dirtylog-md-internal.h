@@ -267,6 +267,8 @@ int dirtylog_write_page_bits(struct dirtylog_md *md, u64 b,
 int dirtylog_write_page_words(struct dirtylog_md *md, u64 b,
 			      struct dirtylog_bitmap *bm, u64 page,
 			      const u16 *word, const unsigned long *mask, u32 nr);
+int dirtylog_update_page_words(struct dirtylog_md *md, u64 b, const u16 *word,
+			       const unsigned long *mask, u32 nr);
 int dirtylog_write_node(struct dirtylog_md *md, u64 b, u32 level,
 			const u64 *entries, u32 n);
 int dirtylog_merge_trees(struct dirtylog_md *md, u64 a, u64 b, u32 level,

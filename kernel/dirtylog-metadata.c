@@ -554,7 +554,21 @@ static int write_pending_pages(struct dirtylog_md *md, bool in_place)
 	for (pd = md->pending_list; pd; pd = pd->next) {
 		p = pd->page;
 		if (!page_needs_block(md, in_place, p)) {
-			r = write_pending_page(md, t->blk[0][p], p, pd);
+			/*
+			 * The cached page as it is, checksum updated from the
+			 * words that change.  Not a partial last page: its
+			 * block may hold bits past the device (repair sets
+			 * them, the load clears them in memory), which the
+			 * page built from memory drops.
+			 */
+			r = -EAGAIN;
+			if (!pd->bits &&
+			    (p + 1) * DIRTYLOG_BITS_PER_PAGE <= md->nr_blocks)
+				r = dirtylog_update_page_words(md, t->blk[0][p],
+							       pd->word, pd->mask,
+							       pd->nr);
+			if (r == -EAGAIN)
+				r = write_pending_page(md, t->blk[0][p], p, pd);
 			if (r)
 				break;
 			continue;

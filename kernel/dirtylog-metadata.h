@@ -60,6 +60,7 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 				     u32 block_sectors, u64 data_sectors,
 				     char **error);
 void dirtylog_md_close(struct dirtylog_md *md);
+void dirtylog_csum_init(void);
 
 u64 dirtylog_md_data_sectors(struct dirtylog_md *md);
 u32 dirtylog_md_block_sectors(struct dirtylog_md *md);

@@ -28,6 +28,91 @@ u32 dirtylog_block_csum(const void *data)
 	       DIRTYLOG_CSUM_XOR;
 }
 
+/*
+ * Checksum updates from the words that change (a page rewritten in place,
+ * dirtylog_update_page_words()).  CRC32C without its initial value is
+ * linear: for blocks of one length, csum(A) ^ csum(B) is the raw CRC of
+ * A ^ B, which is zero but for the changed words.  A 32-bit value here is
+ * a polynomial modulo the CRC32C polynomial in the CRC's reflected order
+ * (bit 31 the coefficient of x^0, bit 0 that of x^31); a zero byte fed to
+ * the CRC multiplies its state by x^8.  So a word at byte offset o whose
+ * bits change by d (low half lo, high half hi, little-endian) changes the
+ * checksum by lo * x^(64 + 8t) + hi * x^(32 + 8t), t the bytes after it.
+ */
+#define DIRTYLOG_CRC32C_POLY_REV	0x82f63b78U	/* x^32 mod P */
+
+/* x^(32 k) mod P, for the bytes after any word of a page and the word. */
+static u32 dirtylog_xpow32[DIRTYLOG_PAGE_BITMAP_BYTES / 4 + 1] __read_mostly;
+static bool dirtylog_csum_delta_ok __read_mostly;
+
+static u32 gf_mul(u32 a, u32 b)
+{
+	u32 p = 0;
+
+	for (; a; a <<= 1) {
+		if (a & 0x80000000U)
+			p ^= b;
+		b = (b >> 1) ^ (b & 1 ? DIRTYLOG_CRC32C_POLY_REV : 0);
+	}
+	return p;
+}
+
+/* How the checksum of a page changes when its long @w changes by @d. */
+static u32 page_csum_delta(u32 w, unsigned long d)
+{
+	/* The bytes after the word, in 32-bit steps. */
+	u32 k = (DIRTYLOG_PAGE_BITMAP_BYTES - (w + 1) * sizeof(long)) / 4;
+	__le32 part[sizeof(long) / 4];
+	u32 i, n = ARRAY_SIZE(part), c = 0, v;
+
+	memcpy(part, &d, sizeof(d));	/* the bytes as the CRC reads them */
+	for (i = 0; i < n; i++) {
+		v = le32_to_cpu(part[i]);
+		if (v)
+			c ^= gf_mul(v, dirtylog_xpow32[k + n - i]);
+	}
+	return c;
+}
+
+static void seal_block(void *data, u32 magic, u64 blocknr);
+
+/*
+ * Build the table of powers, then check the update against a full
+ * checksum of a test page; on a mismatch (which would be a bug, not a
+ * condition of the system) every page is built in full.
+ */
+void dirtylog_csum_init(void)
+{
+	struct dirtylog_disk_page *pg;
+	unsigned long *w, old;
+	u32 k, csum;
+
+	dirtylog_xpow32[0] = 0x80000000U;		/* x^0 */
+	for (k = 1; k < ARRAY_SIZE(dirtylog_xpow32); k++)
+		dirtylog_xpow32[k] = gf_mul(dirtylog_xpow32[k - 1],
+					    DIRTYLOG_CRC32C_POLY_REV);
+	pg = kzalloc(sizeof(*pg), GFP_KERNEL);
+	if (!pg)
+		return;
+	w = (unsigned long *)pg->bits;
+	for (k = 0; k < DIRTYLOG_PAGE_LONGS; k++)
+		w[k] = (unsigned long)(k * 0x9e3779b97f4a7c15ULL);
+	seal_block(pg, DIRTYLOG_PAGE_MAGIC, 12345);
+	csum = le32_to_cpu(pg->hdr.csum);
+	for (k = 0; k < DIRTYLOG_PAGE_LONGS; k += 37) {
+		old = w[k];
+		w[k] = ~old ^ (k << 7);
+		csum ^= page_csum_delta(k, old ^ w[k]);
+	}
+	old = w[DIRTYLOG_PAGE_LONGS - 1];
+	w[DIRTYLOG_PAGE_LONGS - 1] = ~old;
+	csum ^= page_csum_delta(DIRTYLOG_PAGE_LONGS - 1, ~0UL);
+	dirtylog_csum_delta_ok = csum == dirtylog_block_csum(pg);
+	if (!dirtylog_csum_delta_ok)
+		DMERR("checksum update self-test failed: pages are rewritten in full");
+	kfree(pg);
+}
+
 static void seal_block(void *data, u32 magic, u64 blocknr)
 {
 	struct dirtylog_disk_header *h = data;
@@ -343,6 +428,45 @@ int dirtylog_write_page_words(struct dirtylog_md *md, u64 b,
 	for (k = 0; k < nr; k++)
 		bits[word[k]] |= mask[k];
 	dirtylog_seal_new_block(buf, pg, DIRTYLOG_PAGE_MAGIC);
+	return 0;
+}
+
+/*
+ * Add the same words to page block @b in place, in its cached dm-bufio
+ * buffer, and update its checksum from the words that change (no copy of
+ * the page, no checksum over the block).  Only for a page of the active
+ * tree rewritten in place: when its buffer is cached and was checked or
+ * sealed as a page, it holds what the last commit wrote there, which is
+ * the in-memory page.  Returns 0, or -EAGAIN when the buffer is not cached
+ * (the caller builds the page with dirtylog_write_page_words()).
+ */
+int dirtylog_update_page_words(struct dirtylog_md *md, u64 b, const u16 *word,
+			       const unsigned long *mask, u32 nr)
+{
+	struct dirtylog_disk_page *pg;
+	struct dm_buffer *buf;
+	unsigned long *bits, old;
+	u32 csum, k;
+
+	if (!dirtylog_csum_delta_ok)
+		return -EAGAIN;
+	pg = dm_bufio_get(md->bufio, b, &buf);
+	if (IS_ERR_OR_NULL(pg))
+		return -EAGAIN;
+	if (READ_ONCE(*block_checked(buf)) != DIRTYLOG_PAGE_MAGIC) {
+		dm_bufio_release(buf);
+		return -EAGAIN;
+	}
+	bits = (unsigned long *)pg->bits;
+	csum = le32_to_cpu(pg->hdr.csum);
+	for (k = 0; k < nr; k++) {
+		old = bits[word[k]];
+		bits[word[k]] = old | mask[k];
+		csum ^= page_csum_delta(word[k], old ^ bits[word[k]]);
+	}
+	pg->hdr.csum = cpu_to_le32(csum);
+	dm_bufio_mark_buffer_dirty(buf);
+	dm_bufio_release(buf);
 	return 0;
 }
 
