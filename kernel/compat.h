@@ -26,14 +26,6 @@
 #endif
 
 /*
- * WQ_PERCPU (6.17) names what a workqueue without WQ_UNBOUND is, before
- * unbound becomes the default (probed); older kernels need no flag.
- */
-#ifndef DIRTYLOG_HAVE_WQ_PERCPU
-#define WQ_PERCPU 0
-#endif
-
-/*
  * The metadata device is opened read-write whatever the table's mode (as
  * dm-era and dm-clone do): commits write it even under a read-only table.
  * 6.5 turned fmode_t's FMODE_* into blk_mode_t's BLK_OPEN_* (probed).

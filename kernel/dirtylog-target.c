@@ -348,16 +348,8 @@ static struct dirtylog_store *store_create(struct dm_target *ti,
 		spin_lock_init(&inf->lock);
 		INIT_LIST_HEAD(&inf->list);
 	}
-	/*
-	 * Per-CPU, not unbound: map() queues the worker on the CPU of the
-	 * write that needs a mark, where the write's submitter is about to
-	 * wait for it, instead of waking an idle CPU (an interrupt and an
-	 * idle exit for every first write at queue depth 1).  One work item,
-	 * which the workqueue never runs twice at once: queued while it
-	 * runs, it runs again where it is running, so passes stay serial.
-	 */
-	st->wq = alloc_workqueue("dirtylog-%u:%u", WQ_MEM_RECLAIM | WQ_PERCPU,
-				 1, MAJOR(st->meta_dev), MINOR(st->meta_dev));
+	st->wq = alloc_ordered_workqueue("dirtylog-%u:%u", WQ_MEM_RECLAIM,
+					 MAJOR(st->meta_dev), MINOR(st->meta_dev));
 	if (!st->wq) {
 		ti->error = "Cannot allocate workqueue";
 		store_destroy(st);
@@ -598,7 +590,7 @@ static void process_bios(struct dirtylog_store *st, struct bio_list *bios)
 		while (left && !r) {
 			/*
 			 * Huge writes whose blocks are all marked commit
-			 * nothing and never sleep: let others run on this CPU.
+			 * nothing and never sleep: let others run.
 			 */
 			cond_resched();
 			n = mark_step(md, block, left);

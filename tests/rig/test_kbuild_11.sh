@@ -43,10 +43,6 @@ expected()
 	fi
 	# linux/unaligned.h: 6.12.
 	ver_ge "$v" 6.12 && want+=(LINUX_UNALIGNED_H)
-	# WQ_PERCPU: 6.17, and Debian's 6.12 as a backport.
-	if ver_ge "$v" 6.17 || [[ $k == 6.12.*-cloud-amd64 ]]; then
-		want+=(WQ_PERCPU)
-	fi
 	((${#want[@]})) && printf '%s\n' "${want[@]}" | sort | tr '\n' ' '
 }
 

@@ -9,7 +9,9 @@
 # answer equals the model (the blocks written), the metadata on disk
 # passes 'dirtylogctl metadata check' (its own CRC32C over every block),
 # and the device reloaded from it answers the same; again after more
-# writes on top of the reloaded (disk-read) pages.  Randomised: DL_SEED.
+# writes on top of the reloaded (disk-read) pages.  A partial last page
+# whose block carries bits past the device is written without them.
+# Randomised: DL_SEED.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-metaformat.sh"
 trap dl_cleanup EXIT
