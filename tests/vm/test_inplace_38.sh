@@ -11,7 +11,10 @@
 # and the device reloaded from it answers the same; again after more
 # writes on top of the reloaded (disk-read) pages.  A partial last page
 # whose block carries bits past the device is written without them.
-# Randomised: DL_SEED.
+# The bytes on disk are the same either way, so a kretprobe counts the
+# incremental updates: every commit of a page the interval already has
+# (bar the partial last page) must take that path, and it must succeed
+# (its buffer is cached).  Randomised: DL_SEED.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-metaformat.sh"
 trap dl_cleanup EXIT
@@ -20,7 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 dl_cleanup
 dl_fresh_meta
 modprobe dm-dirtylog || exit 1
-ktap_plan 11
+ktap_plan 12
 seed=${DL_SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
 ktap_diag "seed $seed"
 T=/tmp/inplace
@@ -33,12 +36,13 @@ dmsetup create ip --table "$table" && dmsetup mknodes >/dev/null 2>&1 || exit 1
 dev=/dev/mapper/ip
 dd if=/dev/urandom of=$T/blk bs=4096 count=256 2>/dev/null
 
-# write START COUNT: one direct write (one first write, one commit), and
-# its blocks into the model.
+# write START COUNT: COUNT direct writes of a block each (first writes,
+# one commit each), and their blocks into the model.
 write() {
 	dd if=$T/blk of=$dev bs=4096 seek="$1" count="$2" oflag=direct 2>/dev/null ||
 		echo "# write $1 $2 failed"
 	awk -v s="$1" -v n="$2" 'BEGIN { for (i = 0; i < n; i++) print s + i }' >> $T/model
+	echo "$1 $2" >> $T/writes
 }
 
 # The answer since c1, one block per line, against the model.
@@ -61,8 +65,20 @@ reload_checked() {
 	dmsetup create ip --table "$table" && dmsetup mknodes >/dev/null 2>&1
 }
 
+# Count dirtylog_update_page_words() returns: 0 = updated, else rebuilt.
+TR=/sys/kernel/tracing
+[ -e $TR/kprobe_events ] || mount -t tracefs nodev $TR 2>/dev/null
+[ -e $TR/kprobe_events ] || TR=/sys/kernel/debug/tracing
+probe=no
+if echo 'r:dl_inplace dm_dirtylog:dirtylog_update_page_words ret=$retval' \
+	>> $TR/kprobe_events 2>/dev/null; then
+	: > $TR/trace
+	echo 1 > $TR/events/kprobes/dl_inplace/enable && probe=yes
+fi
+
 dmsetup message ip 0 checkpoint c1 >/dev/null
 : > $T/model
+: > $T/writes
 # Page 0's first and last words and their edges, pages 1 and 2 across
 # their boundary, the device's last block, ranges over several words.
 for b in 0 63 64 127 $((bits - 64)) $((bits - 1)) $bits $((2 * bits - 1)) \
@@ -82,6 +98,29 @@ while read -r b; do
 done < $T/rand
 ktap_diag "$(sort -n -u $T/model | wc -l) blocks written in $(wc -l < $T/rand) + 14 writes;" \
 	"$(dirtylogctl --json status ip | sed -n 's/.*"metadata_commits":\([0-9]*\).*/\1/p') commits"
+
+# dd writes one block at a time: one commit per block not marked yet.  It
+# updates its page in place if an earlier write of the interval created the page,
+# unless that is the partial last page.
+if [ $probe = yes ]; then
+	echo 0 > $TR/events/kprobes/dl_inplace/enable
+	want=$(awk -v p=$bits -v full=$((nblk / bits)) '{
+		for (b = $1; b < $1 + $2; b++) {
+			if (b in marked)
+				continue	# marked already: no commit
+			marked[b] = 1
+			q = int(b / p)
+			if (q < full && seen[q]) n++
+			seen[q] = 1
+		} } END { print n + 0 }' $T/writes)
+	ok=$(grep -c 'dl_inplace:.* ret=0x0$' $TR/trace)
+	all=$(grep -c 'dl_inplace:' $TR/trace)
+	echo '-:dl_inplace' >> $TR/kprobe_events
+	[ "$all" = "$want" ] && [ "$ok" = "$all" ]
+	ktap_result $? "every in-place commit updated its cached page ($ok of $all calls, $want expected)"
+else
+	ktap_result 1 "no kretprobe on dirtylog_update_page_words (kprobe events missing)"
+fi
 
 answer_matches
 ktap_result $? "the answer since c1 is the blocks written"
