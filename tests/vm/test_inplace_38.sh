@@ -11,10 +11,11 @@
 # and the device reloaded from it answers the same; again after more
 # writes on top of the reloaded (disk-read) pages.  A partial last page
 # whose block carries bits past the device is written without them.
-# The bytes on disk are the same either way, so a kretprobe counts the
+# The bytes on disk are the same either way, so probes count the
 # incremental updates: every commit of a page the interval already has
-# (bar the partial last page) must take that path, and it must succeed
-# (its buffer is cached).  Randomised: DL_SEED.
+# (bar the partial last page) must take that path and succeed (its
+# buffer is cached); only the others build their page in full.
+# Randomised: DL_SEED.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-metaformat.sh"
 trap dl_cleanup EXIT
@@ -65,15 +66,26 @@ reload_checked() {
 	dmsetup create ip --table "$table" && dmsetup mknodes >/dev/null 2>&1
 }
 
-# Count dirtylog_update_page_words() returns: 0 = updated, else rebuilt.
+# Count dirtylog_update_page_words() returns (0: updated in place) and
+# dirtylog_write_page_words() calls (a page built in full from memory).
 TR=/sys/kernel/tracing
 [ -e $TR/kprobe_events ] || mount -t tracefs nodev $TR 2>/dev/null
 [ -e $TR/kprobe_events ] || TR=/sys/kernel/debug/tracing
+probes_off() {
+	for e in dl_inplace dl_rebuild; do
+		echo 0 > $TR/events/kprobes/$e/enable
+		echo "-:$e" >> $TR/kprobe_events
+	done 2>/dev/null
+}
+probes_off	# a leftover of an earlier run
 probe=no
-if echo 'r:dl_inplace dm_dirtylog:dirtylog_update_page_words ret=$retval' \
+if echo 'r:dl_inplace dm_dirtylog:dirtylog_update_page_words ret=$retval:s32' \
+	>> $TR/kprobe_events 2>/dev/null &&
+   echo 'p:dl_rebuild dm_dirtylog:dirtylog_write_page_words' \
 	>> $TR/kprobe_events 2>/dev/null; then
 	: > $TR/trace
-	echo 1 > $TR/events/kprobes/dl_inplace/enable && probe=yes
+	echo 1 > $TR/events/kprobes/dl_inplace/enable &&
+		echo 1 > $TR/events/kprobes/dl_rebuild/enable && probe=yes
 fi
 
 dmsetup message ip 0 checkpoint c1 >/dev/null
@@ -99,27 +111,38 @@ done < $T/rand
 ktap_diag "$(sort -n -u $T/model | wc -l) blocks written in $(wc -l < $T/rand) + 14 writes;" \
 	"$(dirtylogctl --json status ip | sed -n 's/.*"metadata_commits":\([0-9]*\).*/\1/p') commits"
 
-# dd writes one block at a time: one commit per block not marked yet.  It
-# updates its page in place if an earlier write of the interval created the page,
-# unless that is the partial last page.
+# dd writes one block at a time: one commit per block not marked yet,
+# which updates its page in place if an earlier write of the interval
+# created the page, unless that is the partial last page, and else
+# builds the page in full.
 if [ $probe = yes ]; then
-	echo 0 > $TR/events/kprobes/dl_inplace/enable
-	want=$(awk -v p=$bits -v full=$((nblk / bits)) '{
+	for e in dl_inplace dl_rebuild; do
+		echo 0 > $TR/events/kprobes/$e/enable
+	done
+	exp=$(awk -v p=$bits -v full=$((nblk / bits)) '{
 		for (b = $1; b < $1 + $2; b++) {
 			if (b in marked)
 				continue	# marked already: no commit
 			marked[b] = 1
 			q = int(b / p)
-			if (q < full && seen[q]) n++
+			if (q < full && seen[q])
+				upd++
+			else
+				full_built++
 			seen[q] = 1
-		} } END { print n + 0 }' $T/writes)
-	ok=$(grep -c 'dl_inplace:.* ret=0x0$' $TR/trace)
+		} } END { print upd + 0, full_built + 0 }' $T/writes)
+	ok=$(grep -c 'dl_inplace:.* ret=0$' $TR/trace)
 	all=$(grep -c 'dl_inplace:' $TR/trace)
-	echo '-:dl_inplace' >> $TR/kprobe_events
-	[ "$all" = "$want" ] && [ "$ok" = "$all" ]
-	ktap_result $? "every in-place commit updated its cached page ($ok of $all calls, $want expected)"
+	built=$(grep -c 'dl_rebuild:' $TR/trace)
+	probes_off
+	want_upd=${exp% *}
+	want_built=${exp#* }
+	[ "$all" = "$want_upd" ] && [ "$ok" = "$all" ] && [ "$built" = "$want_built" ]
+	ktap_result $? "every in-place commit updated its cached page, the others built theirs ($ok of $all updates, $want_upd expected; $built pages built, $want_built expected)"
 else
-	ktap_result 1 "no kretprobe on dirtylog_update_page_words (kprobe events missing)"
+	sed 's/^/# /' $TR/error_log 2>/dev/null | tail -3
+	probes_off
+	ktap_result 1 "no probes on dirtylog_update_page_words / dirtylog_write_page_words"
 fi
 
 answer_matches
