@@ -43,7 +43,6 @@ write() {
 	dd if=$T/blk of=$dev bs=4096 seek="$1" count="$2" oflag=direct 2>/dev/null ||
 		echo "# write $1 $2 failed"
 	awk -v s="$1" -v n="$2" 'BEGIN { for (i = 0; i < n; i++) print s + i }' >> $T/model
-	echo "$1 $2" >> $T/writes
 }
 
 # The answer since c1, one block per line, against the model.
@@ -90,7 +89,6 @@ fi
 
 dmsetup message ip 0 checkpoint c1 >/dev/null
 : > $T/model
-: > $T/writes
 # Page 0's first and last words and their edges, pages 1 and 2 across
 # their boundary, the device's last block, ranges over several words.
 for b in 0 63 64 127 $((bits - 64)) $((bits - 1)) $bits $((2 * bits - 1)) \
@@ -111,30 +109,25 @@ done < $T/rand
 ktap_diag "$(sort -n -u $T/model | wc -l) blocks written in $(wc -l < $T/rand) + 14 writes;" \
 	"$(dirtylogctl --json status ip | sed -n 's/.*"metadata_commits":\([0-9]*\).*/\1/p') commits"
 
-# dd writes one block at a time: one commit per block not marked yet,
-# which updates its page in place if an earlier write of the interval
-# created the page, unless that is the partial last page, and else
-# builds the page in full.
+# dd writes one block at a time (the model's lines, in order): one commit
+# per block not marked yet, which updates its page in place if an earlier
+# write of the interval created the page, unless that is the partial last
+# page, and else builds the page in full.
 if [ $probe = yes ]; then
-	for e in dl_inplace dl_rebuild; do
-		echo 0 > $TR/events/kprobes/$e/enable
-	done
-	exp=$(awk -v p=$bits -v full=$((nblk / bits)) '{
-		for (b = $1; b < $1 + $2; b++) {
-			if (b in marked)
-				continue	# marked already: no commit
-			marked[b] = 1
-			q = int(b / p)
+	ok=$(grep -c 'dl_inplace:.* ret=0$' $TR/trace)
+	all=$(grep -c 'dl_inplace:' $TR/trace)
+	built=$(grep -c 'dl_rebuild:' $TR/trace)
+	probes_off
+	exp=$(awk -v p=$bits -v full=$((nblk / bits)) '
+		!($1 in marked) {	# marked already: no commit
+			marked[$1] = 1
+			q = int($1 / p)
 			if (q < full && seen[q])
 				upd++
 			else
 				full_built++
 			seen[q] = 1
-		} } END { print upd + 0, full_built + 0 }' $T/writes)
-	ok=$(grep -c 'dl_inplace:.* ret=0$' $TR/trace)
-	all=$(grep -c 'dl_inplace:' $TR/trace)
-	built=$(grep -c 'dl_rebuild:' $TR/trace)
-	probes_off
+		} END { print upd + 0, full_built + 0 }' $T/model)
 	want_upd=${exp% *}
 	want_built=${exp#* }
 	[ "$all" = "$want_upd" ] && [ "$ok" = "$all" ] && [ "$built" = "$want_built" ]
