@@ -151,6 +151,15 @@ $(BUILD)/tests/native/%: tests/native/%.c $(LIBDL) $(LIB_HDR) $(KSELFTEST)/kself
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -o $@ $< $(LIBDL) $(LDLIBS)
 
+# test_spacemap runs kernel/dirtylog-space.c itself, copied next to the
+# userspace stand-ins of tests/native/kspace (its quoted includes then
+# find those, not the kernel's).
+KSPACE_STUBS := $(wildcard tests/native/kspace/*.h tests/native/kspace/linux/*.h)
+$(BUILD)/tests/native/test_spacemap: tests/native/test_spacemap.c kernel/dirtylog-space.c $(KSPACE_STUBS) $(KSELFTEST)/kselftest_harness.h
+	@mkdir -p $(@D) $(BUILD)/kspace
+	cp -r tests/native/kspace/. kernel/dirtylog-space.c $(BUILD)/kspace/
+	$(CC) $(CFLAGS) $(KSELFTEST_CFLAGS) -I$(BUILD)/kspace -o $@ $< $(BUILD)/kspace/dirtylog-space.c
+
 $(BUILD)/tests/rig/dl_difftool: tests/rig/dl_difftool.c $(LIBDL) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBDL)

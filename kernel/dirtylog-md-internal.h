@@ -185,6 +185,19 @@ struct dirtylog_md {
 	u32 pin_epoch;		/* 0 or 1: the current epoch */
 	u64 nr_used;
 	u64 alloc_hint;
+	/*
+	 * What changed since the last commit, so that a commit's space
+	 * accounting costs what the transaction did, not a pass over the
+	 * space map: bit i of @sm_dirty says word i of sm_current may have
+	 * changed, and a word whose bit is clear equals sm_committed's
+	 * (@nr_dirty_words bits are set; when @sm_all_dirty, any word may
+	 * differ); @nr_freed counts the blocks sm_committed has and
+	 * sm_current no longer has.
+	 */
+	unsigned long *sm_dirty;
+	u64 nr_dirty_words;
+	bool sm_all_dirty;
+	u64 nr_freed;
 };
 
 static inline u32 dirtylog_depth_for(u64 nr_pages)
@@ -237,7 +250,9 @@ int dirtylog_alloc_block(struct dirtylog_md *md, u64 *b);
 void dirtylog_free_block(struct dirtylog_md *md, u64 b);
 int dirtylog_claim_block(struct dirtylog_md *md, u64 b);
 void dirtylog_sm_rollback(struct dirtylog_md *md);
-void dirtylog_sm_hold_freed(struct dirtylog_md *md);
+void dirtylog_sm_commit(struct dirtylog_md *md);
+void dirtylog_sm_sync(struct dirtylog_md *md);
+void dirtylog_sm_reset(struct dirtylog_md *md);
 u32 dirtylog_query_pin_locked(struct dirtylog_md *md);
 void dirtylog_query_unpin(struct dirtylog_md *md, u32 epoch);
 

@@ -690,11 +690,9 @@ int dirtylog_md_commit_locked(struct dirtylog_md *md)
 
 	md->table_dirty = false;
 	WRITE_ONCE(md->nr_commits, md->nr_commits + 1);
-	if (sb) {
-		/* In place, no block was allocated or freed. */
-		dirtylog_sm_hold_freed(md);
-		bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
-	}
+	/* An in-place commit (!sb) allocated and freed nothing. */
+	if (sb)
+		dirtylog_sm_commit(md);
 	for (pd = md->pending_list; pd; pd = pd->next) {
 		if (pd->bits)
 			dirtylog_bitmap_publish(bm, pd->page, pd->bits,
@@ -1000,7 +998,7 @@ static int load(struct dirtylog_md *md, const struct dirtylog_disk_sb *sb,
 		return r;
 	}
 	rcu_assign_pointer(md->active, bm);
-	bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
+	dirtylog_sm_sync(md);
 	return 0;
 }
 
@@ -1090,7 +1088,7 @@ struct dirtylog_md *dirtylog_md_open(struct block_device *bdev,
 			goto bad;
 		}
 		rcu_assign_pointer(md->active, bm);
-		bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
+		dirtylog_sm_sync(md);
 		DMINFO("formatted metadata device %pg", bdev);
 	} else {
 		r = load(md, sb, data_sectors, error);
@@ -1131,6 +1129,7 @@ void dirtylog_md_close(struct dirtylog_md *md)
 	kvfree(md->sm_current);
 	kvfree(md->sm_held[0]);
 	kvfree(md->sm_held[1]);
+	kvfree(md->sm_dirty);
 	if (md->bufio)
 		dm_bufio_client_destroy(md->bufio);
 	kfree(md);
@@ -1171,6 +1170,10 @@ static void take_state(struct dirtylog_md *md, struct dirtylog_md *from)
 	/* Same size (the metadata device did not change); sm_held stays. */
 	swap(md->sm_committed, from->sm_committed);
 	swap(md->sm_current, from->sm_current);
+	swap(md->sm_dirty, from->sm_dirty);
+	md->nr_dirty_words = from->nr_dirty_words;
+	md->sm_all_dirty = from->sm_all_dirty;
+	md->nr_freed = from->nr_freed;
 	WRITE_ONCE(md->nr_used, from->nr_used);
 	md->alloc_hint = 1;
 
@@ -1706,9 +1709,7 @@ int dirtylog_md_reset(struct dirtylog_md *md)
 		goto out;
 	otable = md->table_blocks;
 
-	bitmap_zero(md->sm_current, md->nr_meta_blocks);
-	__set_bit(0, md->sm_current);
-	md->nr_used = 1;
+	dirtylog_sm_reset(md);
 	md->table_blocks = NULL;
 	md->nr_table_blocks = 0;
 	md->nr_ckpts = 0;

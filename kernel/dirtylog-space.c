@@ -28,8 +28,10 @@ int dirtylog_sm_alloc(struct dirtylog_md *md)
 	md->sm_current = dirtylog_kvcalloc_sized(longs, sizeof(long));
 	md->sm_held[0] = dirtylog_kvcalloc_sized(longs, sizeof(long));
 	md->sm_held[1] = dirtylog_kvcalloc_sized(longs, sizeof(long));
+	md->sm_dirty = dirtylog_kvcalloc_sized(BITS_TO_LONGS(longs),
+					       sizeof(long));
 	if (!md->sm_committed || !md->sm_current || !md->sm_held[0] ||
-	    !md->sm_held[1])
+	    !md->sm_held[1] || !md->sm_dirty)
 		return -ENOMEM;
 	__set_bit(0, md->sm_current);
 	md->nr_used = 1;
@@ -37,22 +39,61 @@ int dirtylog_sm_alloc(struct dirtylog_md *md)
 	return 0;
 }
 
+/* Block @b of sm_current changed: the next commit copies its word. */
+static void sm_touch(struct dirtylog_md *md, u64 b)
+{
+	if (!__test_and_set_bit(b / BITS_PER_LONG, md->sm_dirty))
+		md->nr_dirty_words++;
+}
+
+/*
+ * The next word of sm_current at or after @i that may have changed since
+ * the last commit (with its bit in sm_dirty cleared, unless sm_all_dirty:
+ * then every word); >= @longs when there is none.
+ */
+static size_t sm_next_dirty(struct dirtylog_md *md, size_t i, size_t longs)
+{
+	if (md->sm_all_dirty)
+		return i;
+	if (!md->nr_dirty_words)
+		return longs;
+	i = find_next_bit(md->sm_dirty, longs, i);
+	if (i < longs) {
+		__clear_bit(i, md->sm_dirty);
+		md->nr_dirty_words--;
+	}
+	return i;
+}
+
+/*
+ * Nothing is dirty any more: every changed word was visited (which cleared
+ * its bit), or @all (every bit cleared here).
+ */
+static void sm_clean(struct dirtylog_md *md, bool all)
+{
+	if (all || md->sm_all_dirty)
+		bitmap_zero(md->sm_dirty, BITS_TO_LONGS(md->nr_meta_blocks));
+	md->nr_dirty_words = 0;
+	md->sm_all_dirty = false;
+	md->nr_freed = 0;
+}
+
 /*
  * A block is free when neither the committed nor the new state uses it
- * and no query holds it.
+ * and no query holds it.  The four sets counted are disjoint: a held
+ * block left sm_committed at the commit that held it, is never allocated
+ * while held, and is not in a state reloaded from disk (an abort reloads
+ * the last commit, which no longer uses it); and the two epochs hold what
+ * different commits freed.
  */
 u64 dirtylog_nr_free_blocks(struct dirtylog_md *md)
 {
-	size_t i, longs = BITS_TO_LONGS(md->nr_meta_blocks);
-	bool h0 = md->nr_held[0], h1 = md->nr_held[1];
-	u64 committed_only = 0;
+	u64 busy = md->nr_used + md->nr_freed + md->nr_held[0] +
+		   md->nr_held[1];
 
-	for (i = 0; i < longs; i++)
-		committed_only += hweight_long((md->sm_committed[i] |
-						(h0 ? md->sm_held[0][i] : 0) |
-						(h1 ? md->sm_held[1][i] : 0)) &
-					       ~md->sm_current[i]);
-	return md->nr_meta_blocks - md->nr_used - committed_only;
+	if (WARN_ON_ONCE(busy > md->nr_meta_blocks))
+		return 0;	/* a counting bug: refuse new blocks */
+	return md->nr_meta_blocks - busy;
 }
 
 /* Release the other epoch once its last query ended, and make it current. */
@@ -96,22 +137,54 @@ void dirtylog_query_unpin(struct dirtylog_md *md, u32 epoch)
 	mutex_unlock(&md->lock);
 }
 
-/* At a commit: hold what it frees while a query may still read it. */
-void dirtylog_sm_hold_freed(struct dirtylog_md *md)
+/*
+ * At a commit (sm_current is what is now on disk): hold what it frees
+ * while a query may still read it, then make sm_committed sm_current.
+ * Only the words the transaction changed can differ.
+ */
+void dirtylog_sm_commit(struct dirtylog_md *md)
 {
 	size_t i, longs = BITS_TO_LONGS(md->nr_meta_blocks);
 	unsigned long *held = md->sm_held[md->pin_epoch];
+	bool hold = md->readers[0] || md->readers[1];
 	unsigned long f;
 	u64 n = 0;
 
-	if (!md->readers[0] && !md->readers[1])
-		return;
-	for (i = 0; i < longs; i++) {
-		f = md->sm_committed[i] & ~md->sm_current[i];
-		n += hweight_long(f & ~held[i]);
-		held[i] |= f;
+	for (i = sm_next_dirty(md, 0, longs); i < longs;
+	     i = sm_next_dirty(md, i + 1, longs)) {
+		if (hold) {
+			f = md->sm_committed[i] & ~md->sm_current[i];
+			n += hweight_long(f & ~held[i]);
+			held[i] |= f;
+		}
+		md->sm_committed[i] = md->sm_current[i];
 	}
-	WRITE_ONCE(md->nr_held[md->pin_epoch], md->nr_held[md->pin_epoch] + n);
+	if (n)
+		WRITE_ONCE(md->nr_held[md->pin_epoch],
+			   md->nr_held[md->pin_epoch] + n);
+	sm_clean(md, false);
+}
+
+/* After a load or a format: what was built is what is on disk. */
+void dirtylog_sm_sync(struct dirtylog_md *md)
+{
+	bitmap_copy(md->sm_committed, md->sm_current, md->nr_meta_blocks);
+	sm_clean(md, true);
+}
+
+/*
+ * A reset: the new state uses only the superblock (block 0, which every
+ * committed state uses too).
+ */
+void dirtylog_sm_reset(struct dirtylog_md *md)
+{
+	u64 committed = bitmap_weight(md->sm_committed, md->nr_meta_blocks);
+
+	bitmap_zero(md->sm_current, md->nr_meta_blocks);
+	__set_bit(0, md->sm_current);
+	WRITE_ONCE(md->nr_used, 1);
+	md->sm_all_dirty = true;
+	md->nr_freed = committed ? committed - 1 : 0;
 }
 
 static bool sm_is_held(struct dirtylog_md *md, u64 b)
@@ -133,6 +206,7 @@ int dirtylog_alloc_block(struct dirtylog_md *md, u64 *b)
 				break;
 			if (!test_bit(i, md->sm_committed) && !sm_is_held(md, i)) {
 				__set_bit(i, md->sm_current);
+				sm_touch(md, i);
 				md->nr_used++;
 				md->alloc_hint = i + 1;
 				*b = i;
@@ -154,15 +228,27 @@ void dirtylog_free_block(struct dirtylog_md *md, u64 b)
 		DMERR_LIMIT("freeing metadata block %llu that is not in use", b);
 		return;
 	}
+	if (test_bit(b, md->sm_committed))
+		md->nr_freed++;
 	__clear_bit(b, md->sm_current);
+	sm_touch(md, b);
 	md->nr_used--;
 }
 
 /* Undo every allocation and free since the last commit. */
 void dirtylog_sm_rollback(struct dirtylog_md *md)
 {
-	bitmap_copy(md->sm_current, md->sm_committed, md->nr_meta_blocks);
-	md->nr_used = bitmap_weight(md->sm_current, md->nr_meta_blocks);
+	size_t i, longs = BITS_TO_LONGS(md->nr_meta_blocks);
+	u64 used = md->nr_used;
+
+	for (i = sm_next_dirty(md, 0, longs); i < longs;
+	     i = sm_next_dirty(md, i + 1, longs)) {
+		used += hweight_long(md->sm_committed[i]);
+		used -= hweight_long(md->sm_current[i]);
+		md->sm_current[i] = md->sm_committed[i];
+	}
+	WRITE_ONCE(md->nr_used, used);
+	sm_clean(md, false);
 }
 
 /* Claim a block found while loading; a block reached twice is corruption. */
@@ -177,6 +263,7 @@ int dirtylog_claim_block(struct dirtylog_md *md, u64 b)
 		return -EILSEQ;
 	}
 	__set_bit(b, md->sm_current);
+	sm_touch(md, b);
 	md->nr_used++;
 	return 0;
 }

@@ -420,8 +420,8 @@ META_DISK=/dev/nullb1
 # --- a large device: 256 GiB of dm-zero, 1 GiB of metadata ---------------
 # The rows above write a 1 GiB region, 9 bitmap pages at 4 KiB blocks, so
 # most first writes find their page in the interval already and commit in
-# place.  Here random first writes spread over 256 GiB (2048 pages) nearly
-# all start a page of the interval: copy-on-write commits (pages, nodes,
+# place.  Here random first writes spread over 256 GiB (2057 pages) mostly
+# start a page of the interval: copy-on-write commits (pages, nodes,
 # superblock) over a 1 GiB metadata device (262144 blocks), where any
 # per-commit work that grows with the metadata device shows.  dm-zero
 # costs nothing, like null_blk.

@@ -26,7 +26,7 @@ trap dl_cleanup EXIT
 dl_cleanup
 dl_fresh_meta
 modprobe dm-dirtylog && modprobe dm-zero || exit 1
-ktap_plan 33
+ktap_plan 34
 len=$(dl_sectors $DL_DATA)
 nl='
 '
@@ -225,6 +225,15 @@ while [ $p -lt 514 ] && zw $((p * PAGE)); do
 done
 [ $p -gt 1 ] && [ $p -lt 514 ] && ! zw $((p * PAGE))
 ktap_result $? "new pages are refused with ENOSPC once the metadata is full (after $p pages, $(dl_status_field dlz 6) blocks used)"
+# The model: with p pages (all under the first of the two level-1 nodes)
+# the metadata uses p + 4 blocks: superblock, checkpoint table, level-1
+# node, root.  A new page needs 3 new blocks (page, node, root) while the
+# 2 it replaces stay in use until its commit, and 2 blocks (one per table
+# block, plus one) are kept back for deleting a checkpoint.  So a page is
+# taken while (p + 4) + 3 <= 32 - 2: the space map counts exactly.
+mp=$((32 - 2 - 3 - 4 + 1))
+check_eq "... exactly when the model says: $mp pages, $((mp + 4))/32 blocks" \
+	"$p $(dl_status_field dlz 6)" "$mp $((mp + 4))/32"
 zw $((PAGE / 2))
 ktap_result $? "a write to a page the active interval has still works"
 check_eq "... and is listed with the first write to each page" \
